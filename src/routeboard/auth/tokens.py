@@ -1,0 +1,57 @@
+"""Password hashing (argon2id) and short-lived signed API tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps response time from telling who exists.
+_DUMMY_HASH = _hasher.hash("routeboard-not-a-user")
+ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(
+    key: str, *, user_id: int, role: str, token_version: int, minutes: int, now: datetime
+) -> str:
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "role": role,
+        "ver": token_version,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=minutes)).timestamp()),
+        "typ": "access",
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def read_token(key: str, token: str) -> dict[str, Any] | None:
+    """The token's claims when its signature and expiry hold, else None."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+    except jwt.PyJWTError:
+        return None
+    if claims.get("typ") != "access":
+        return None
+    return claims
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

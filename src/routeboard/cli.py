@@ -1,0 +1,189 @@
+"""The ``routeboard`` command: serve, demo, migrate, users, audit, docs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from routeboard.config import Settings
+
+app = typer.Typer(
+    help="Routeboard: dispatch and live technician availability.", no_args_is_help=True
+)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+audit_app = typer.Typer(help="Inspect the audit trail.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+
+async def _migrate(settings: Settings) -> None:
+    from routeboard.db import make_engine
+    from routeboard.migrate import upgrade
+
+    if settings.effective_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    settings = Settings()
+    asyncio.run(_migrate(settings))
+    typer.echo(f"database is up to date: {_safe_url(settings)}")
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Apply migrations, then serve the API and pages."""
+    import uvicorn
+
+    from routeboard.app import create_app
+
+    settings = Settings()
+    asyncio.run(_migrate(settings))
+    typer.echo(f"Routeboard on http://{host}:{port}  (database: {_safe_url(settings)})")
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo database lives")] = Path(
+        "data/demo"
+    ),
+    seed_only: Annotated[bool, typer.Option(help="Seed and exit without serving")] = False,
+) -> None:
+    """Create a fresh demo database for a Dallas–Fort Worth day and serve it."""
+    import uvicorn
+
+    from routeboard.app import create_app
+    from routeboard.demo.service import reset_and_seed
+
+    settings = Settings(data_dir=data_dir, database_url=None, public_url=f"http://{host}:{port}")
+    logins = asyncio.run(reset_and_seed(settings))
+    typer.echo(f"Demo database: {settings.effective_database_url}")
+    typer.echo(f"API docs:      http://{host}:{port}/docs")
+    typer.echo(f"Health:        http://{host}:{port}/healthz")
+    typer.echo("Demo logins (username / password / role):")
+    for username, password, role in logins:
+        typer.echo(f"  {username:<12} {password:<14} {role}")
+    if not seed_only:
+        uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name")],
+    password: Annotated[
+        str, typer.Option(help="At least 8 characters", prompt=True, hide_input=True)
+    ],
+    role: Annotated[str, typer.Option(help="admin, dispatcher, technician or customer")] = "admin",
+    technician_id: Annotated[int | None, typer.Option(help="For the technician role")] = None,
+    customer_id: Annotated[int | None, typer.Option(help="For the customer role")] = None,
+) -> None:
+    """Create a user (the first admin, typically)."""
+    from pydantic import ValidationError
+
+    from routeboard.errors import DomainError
+    from routeboard.users.schemas import UserCreate
+
+    try:
+        data = UserCreate(
+            username=username,
+            password=password,
+            role=role,
+            technician_id=technician_id,
+            customer_id=customer_id,
+        )
+    except ValidationError as exc:
+        typer.echo(f"error: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    settings = Settings()
+    try:
+        user_id = asyncio.run(_create_user(settings, data))
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created user {data.username} (id {user_id}, role {data.role})")
+
+
+async def _create_user(settings: Settings, data: object) -> int:
+    from routeboard.db import make_engine, make_sessionmaker, session_scope
+    from routeboard.deps import system_actor
+    from routeboard.users.schemas import UserCreate
+    from routeboard.users.service import create_user
+
+    assert isinstance(data, UserCreate)
+    await _migrate(settings)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        async for session in session_scope(make_sessionmaker(engine)):
+            user = await create_user(session, data, actor=system_actor("cli"))
+            return user.id
+    finally:
+        await engine.dispose()
+    raise AssertionError("unreachable")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every job's audit chain; name the first broken entry of each broken chain."""
+    settings = Settings()
+    broken = asyncio.run(_verify(settings))
+    raise typer.Exit(1 if broken else 0)
+
+
+async def _verify(settings: Settings) -> int:
+    from routeboard.audit.service import verify_all_chains
+    from routeboard.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            reports = await verify_all_chains(session)
+    finally:
+        await engine.dispose()
+    bad = [r for r in reports if not r.verified]
+    for r in bad:
+        assert r.broken is not None
+        typer.echo(
+            f"job {r.job_id}: BROKEN at entry {r.broken.entry_id} "
+            f"(seq {r.broken.seq}): {r.broken.problem}"
+        )
+    entries = sum(len(r.entries) for r in reports)
+    typer.echo(f"{len(reports)} chains, {entries} entries checked; {len(bad)} broken")
+    return len(bad)
+
+
+@app.command()
+def docs(
+    out: Annotated[Path, typer.Option(help="Docs folder")] = Path("docs"),
+) -> None:
+    """Regenerate the generated documents (job lifecycle)."""
+    from routeboard.jobs.states import render_markdown
+
+    target = out / "job-lifecycle.md"
+    target.write_text(render_markdown())
+    typer.echo(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    app()

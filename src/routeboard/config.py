@@ -1,0 +1,57 @@
+"""Settings: the only reader of the environment (prefix ``ROUTEBOARD_``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROUTEBOARD_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where SQLite, uploads and keys live")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; empty means a SQLite file in the data directory",
+    )
+    business_timezone: str = Field(
+        default="America/Chicago", description="Zone for working hours and 'today'"
+    )
+    jwt_secret: str | None = Field(
+        default=None,
+        description="HMAC key for API tokens; generated into the data directory when unset",
+    )
+    access_token_minutes: int = Field(default=15, ge=1, description="Lifetime of an API token")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Photo size cap")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL in links")
+    shop_name: str = Field(default="Routeboard Auto Glass", description="Shown on documents")
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.business_timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'routeboard.sqlite3').resolve()}"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    def signing_key(self) -> str:
+        """The JWT key: configured, or generated once and kept beside the database."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,18 @@
+"""Invoice endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from routeboard.access import access_job
+from routeboard.deps import AnyActor, SessionDep
+from routeboard.invoices.schemas import InvoiceRead
+from routeboard.invoices.service import get_invoice
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["invoices"])
+
+
+@router.get("/{job_id}/invoice", response_model=InvoiceRead)
+async def read_invoice(job_id: int, session: SessionDep, actor: AnyActor) -> InvoiceRead:
+    job = await access_job(session, actor, job_id)
+    return InvoiceRead.model_validate(await get_invoice(session, job))

@@ -1,0 +1,179 @@
+"""Job request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from routeboard.jobs.vin import vin_problem
+from routeboard.models import Job
+
+ServiceType = Literal[
+    "windshield_replacement", "chip_repair", "adas_calibration", "side_back_glass"
+]
+Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Site(Strict):
+    address: Text300
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Window(Strict):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("the window must end after it starts")
+        return self
+
+
+class VehicleIn(Strict):
+    year: int = Field(ge=1981, le=datetime.now(UTC).year + 2)
+    make: Short
+    model: Short
+    vin: str
+
+    @field_validator("vin")
+    @classmethod
+    def _vin(cls, value: str) -> str:
+        vin = value.strip().upper()
+        problem = vin_problem(vin)
+        if problem:
+            raise ValueError(problem)
+        return vin
+
+
+class VehicleRead(BaseModel):
+    year: int
+    make: str
+    model: str
+    vin: str
+
+
+class Insurance(Strict):
+    carrier: Short
+    claim_number: Short | None = None
+    policy_number: Short | None = None
+    deductible_cents: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class JobCreate(Strict):
+    customer_id: int
+    service_type: ServiceType
+    site: Site
+    duration_minutes: int = Field(ge=10, le=12 * 60)
+    window: Window | None = None
+    vehicle: VehicleIn
+    insurance: Insurance | None = None
+    notes: str = Field(default="", max_length=4000)
+
+
+class JobUpdate(Strict):
+    service_type: ServiceType | None = None
+    site: Site | None = None
+    duration_minutes: int | None = Field(default=None, ge=10, le=12 * 60)
+    window: Window | None = None
+    vehicle: VehicleIn | None = None
+    insurance: Insurance | None = None
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class ScheduleRequest(Strict):
+    technician_id: int | None
+    start: AwareDatetime
+
+
+TransitionAction = Literal[
+    "start_travel", "start_work", "complete", "invoice", "cancel", "unschedule"
+]
+
+
+class TransitionRequest(Strict):
+    action: TransitionAction
+    reason: str | None = Field(default=None, max_length=2000)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class JobRead(BaseModel):
+    id: int
+    state: str
+    customer_id: int
+    service_type: str
+    site: Site
+    duration_minutes: int
+    window: Window | None
+    vehicle: VehicleRead
+    insurance: Insurance | None
+    notes: str
+    technician_id: int | None
+    scheduled_start: datetime | None
+    scheduled_end: datetime | None
+    labor_started_at: datetime | None
+    labor_ended_at: datetime | None
+    labor_minutes: int | None
+    cancel_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: Job) -> JobRead:
+        window = (
+            Window(start=job.window_start, end=job.window_end)
+            if job.window_start and job.window_end
+            else None
+        )
+        insurance = (
+            Insurance(
+                carrier=job.insurance_carrier,
+                claim_number=job.claim_number,
+                policy_number=job.policy_number,
+                deductible_cents=job.deductible_cents or 0,
+            )
+            if job.insurance_carrier
+            else None
+        )
+        labor = None
+        if job.labor_started_at and job.labor_ended_at:
+            labor = round((job.labor_ended_at - job.labor_started_at).total_seconds() / 60)
+        v = job.vehicle
+        return cls(
+            id=job.id,
+            state=job.state,
+            customer_id=job.customer_id,
+            service_type=job.service_type,
+            site=Site(address=job.site_address, lat=job.site_lat, lon=job.site_lon),
+            duration_minutes=job.duration_minutes,
+            window=window,
+            vehicle=VehicleRead(year=v.year, make=v.make, model=v.model, vin=v.vin),
+            insurance=insurance,
+            notes=job.notes,
+            technician_id=job.technician_id,
+            scheduled_start=job.scheduled_start,
+            scheduled_end=job.scheduled_end,
+            labor_started_at=job.labor_started_at,
+            labor_ended_at=job.labor_ended_at,
+            labor_minutes=labor,
+            cancel_reason=job.cancel_reason,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )

@@ -1,0 +1,382 @@
+"""Job changes: creation, edits, scheduling and lifecycle transitions.
+
+Each public function is one verb: it checks the rules, writes the row, the audit entry and the
+event in the caller's transaction. The state rules themselves live in ``states.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from routeboard.access import access_customer, load_job_for_action, visible_jobs
+from routeboard.audit.service import append_audit
+from routeboard.deps import Actor
+from routeboard.errors import Conflict, Forbidden, InvalidInput
+from routeboard.events.schemas import JobCreated, JobScheduled, JobTransitioned, JobUpdated
+from routeboard.events.service import record_event
+from routeboard.invoices.service import draft_invoice, issue_invoice
+from routeboard.jobs.schemas import JobCreate, JobUpdate, ScheduleRequest, TransitionRequest
+from routeboard.jobs.states import (
+    ACTIVE_ON_DAY,
+    Action,
+    GuardContext,
+    Refused,
+    RoleRefused,
+    State,
+    decide,
+)
+from routeboard.models import Job, Photo, Quote, Signature, Technician, Vehicle
+from routeboard.notify.service import queue_message
+from routeboard.pagination import PageParams, paginate
+
+
+def _refusal(exc: Refused | RoleRefused) -> Conflict | Forbidden:
+    if isinstance(exc, RoleRefused):
+        return Forbidden(str(exc), code="role_not_allowed", details={"action": exc.action.value})
+    return Conflict(exc.message, code=exc.guard, details={"guard": exc.guard})
+
+
+async def _vehicle_for(
+    session: AsyncSession, customer_id: int, data: JobCreate | JobUpdate
+) -> Vehicle:
+    assert data.vehicle is not None
+    v = data.vehicle
+    found = (
+        await session.execute(
+            select(Vehicle).where(Vehicle.customer_id == customer_id, Vehicle.vin == v.vin)
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        found = Vehicle(customer_id=customer_id, year=v.year, make=v.make, model=v.model, vin=v.vin)
+        session.add(found)
+        await session.flush()
+    else:
+        found.year, found.make, found.model = v.year, v.make, v.model
+    return found
+
+
+async def create_job(session: AsyncSession, data: JobCreate, *, actor: Actor) -> Job:
+    """A new job, in ``quoted``, for an existing active customer."""
+    customer = await access_customer(session, actor, data.customer_id)
+    if not customer.active:
+        raise InvalidInput(f"customer {customer.id} is deactivated", code="customer_inactive")
+    vehicle = await _vehicle_for(session, customer.id, data)
+    job = Job(
+        state=State.QUOTED.value,
+        customer_id=customer.id,
+        vehicle_id=vehicle.id,
+        service_type=data.service_type,
+        site_address=data.site.address,
+        site_lat=data.site.lat,
+        site_lon=data.site.lon,
+        duration_minutes=data.duration_minutes,
+        window_start=data.window.start if data.window else None,
+        window_end=data.window.end if data.window else None,
+        insurance_carrier=data.insurance.carrier if data.insurance else None,
+        claim_number=data.insurance.claim_number if data.insurance else None,
+        policy_number=data.insurance.policy_number if data.insurance else None,
+        deductible_cents=data.insurance.deductible_cents if data.insurance else None,
+        notes=data.notes,
+        created_at=actor.at,
+        updated_at=actor.at,
+    )
+    session.add(job)
+    await session.flush()
+    await session.refresh(job, ["vehicle"])
+    await append_audit(session, job, actor=actor, action="job.created", to_state=job.state)
+    await record_event(session, JobCreated(job_id=job.id, state=job.state))
+    return job
+
+
+async def _overlaps(
+    session: AsyncSession, job: Job, technician_id: int, start: datetime, end: datetime
+) -> tuple[int, ...]:
+    query = select(Job.id).where(
+        Job.technician_id == technician_id,
+        Job.state.in_([s.value for s in ACTIVE_ON_DAY]),
+        Job.id != job.id,
+        Job.scheduled_start < end,
+        Job.scheduled_end > start,
+    )
+    return tuple((await session.execute(query.order_by(Job.scheduled_start))).scalars())
+
+
+async def update_job(session: AsyncSession, job_id: int, data: JobUpdate, *, actor: Actor) -> Job:
+    """Edit a job's details; closed jobs are evidence and cannot be edited."""
+    job = await load_job_for_action(session, actor, job_id)
+    if job.state in (State.COMPLETED, State.INVOICED, State.CANCELLED):
+        raise Conflict(f"a {job.state} job cannot be edited", code="job_closed")
+    changed = sorted(data.model_fields_set)
+    if data.service_type is not None:
+        job.service_type = data.service_type
+    if data.site is not None:
+        job.site_address, job.site_lat, job.site_lon = (
+            data.site.address,
+            data.site.lat,
+            data.site.lon,
+        )
+    if "window" in data.model_fields_set:
+        job.window_start = data.window.start if data.window else None
+        job.window_end = data.window.end if data.window else None
+    if "insurance" in data.model_fields_set:
+        ins = data.insurance
+        job.insurance_carrier = ins.carrier if ins else None
+        job.claim_number = ins.claim_number if ins else None
+        job.policy_number = ins.policy_number if ins else None
+        job.deductible_cents = ins.deductible_cents if ins else None
+    if data.notes is not None:
+        job.notes = data.notes
+    if data.vehicle is not None:
+        job.vehicle_id = (await _vehicle_for(session, job.customer_id, data)).id
+    if data.duration_minutes is not None:
+        job.duration_minutes = data.duration_minutes
+        if job.scheduled_start is not None and job.technician_id is not None:
+            end = job.scheduled_start + timedelta(minutes=data.duration_minutes)
+            clash = await _overlaps(session, job, job.technician_id, job.scheduled_start, end)
+            if clash:
+                raise _refusal(
+                    Refused("schedule_overlap", f"the longer job overlaps job(s) {clash}")
+                )
+            job.scheduled_end = end
+    job.updated_at = actor.at
+    await session.flush()
+    await session.refresh(job, ["vehicle"])
+    await append_audit(session, job, actor=actor, action="job.updated", data={"fields": changed})
+    await record_event(
+        session, JobUpdated(job_id=job.id, technician_id=job.technician_id, fields=changed)
+    )
+    return job
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants that open and close ``day`` in the business time zone (DST-aware)."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start, end
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    page: PageParams,
+    tz: ZoneInfo,
+    day: date | None = None,
+    state: str | None = None,
+    technician_id: int | None = None,
+) -> tuple[list[Job], int]:
+    query = visible_jobs(actor, select(Job))
+    if day is not None:
+        start, end = day_bounds(day, tz)
+        query = query.where(Job.scheduled_start >= start, Job.scheduled_start < end)
+    if state is not None:
+        query = query.where(Job.state == state)
+    if technician_id is not None:
+        query = query.where(Job.technician_id == technician_id)
+    query = query.order_by(Job.scheduled_start.is_(None), Job.scheduled_start, Job.id)
+    return await paginate(session, query, page)
+
+
+async def _guard_context(
+    session: AsyncSession, job: Job, actor: Actor, *, reason: str | None = None
+) -> GuardContext:
+    quote_status = (
+        await session.execute(select(Quote.status).where(Quote.job_id == job.id))
+    ).scalar_one_or_none()
+    rows = await session.execute(
+        select(Photo.kind, func.count()).where(Photo.job_id == job.id).group_by(Photo.kind)
+    )
+    counts: dict[str, int] = {kind: n for kind, n in rows}
+    signed = (
+        await session.execute(select(func.count()).where(Signature.job_id == job.id))
+    ).scalar_one()
+    return GuardContext(
+        actor_role=actor.role,
+        actor_technician_id=actor.technician_id,
+        assigned_technician_id=job.technician_id,
+        quote_status=quote_status,
+        before_photos=counts.get("before", 0),
+        after_photos=counts.get("after", 0),
+        has_signature=signed > 0,
+        reason=reason,
+    )
+
+
+async def schedule_job(
+    session: AsyncSession, job_id: int, data: ScheduleRequest, *, actor: Actor
+) -> Job:
+    """Put a quoted job on a technician's day, or move a scheduled one (reschedule)."""
+    job = await load_job_for_action(session, actor, job_id)
+    action = Action.RESCHEDULE if job.state == State.SCHEDULED else Action.SCHEDULE
+    technician = None
+    if data.technician_id is not None:
+        # Locking the technician serialises concurrent bookings of one person's day.
+        technician = (
+            await session.execute(
+                select(Technician).where(Technician.id == data.technician_id).with_for_update()
+            )
+        ).scalar_one_or_none()
+    start = data.start
+    end = start + timedelta(minutes=job.duration_minutes)
+    ok = technician is not None and technician.active
+    overlaps = await _overlaps(session, job, technician.id, start, end) if technician and ok else ()
+    ctx = await _guard_context(session, job, actor)
+    ctx = GuardContext(
+        **{**ctx.__dict__, "target_technician_ok": ok, "overlapping_job_ids": overlaps}
+    )
+    try:
+        target = decide(State(job.state), action, ctx)
+    except (Refused, RoleRefused) as exc:
+        raise _refusal(exc) from exc
+    assert technician is not None
+    previous = job.technician_id
+    from_state = job.state
+    job.state = target.value
+    job.technician_id = technician.id
+    job.scheduled_start, job.scheduled_end = start, end
+    job.updated_at = actor.at
+    await session.flush()
+    await append_audit(
+        session,
+        job,
+        actor=actor,
+        action=f"job.{action.value}",
+        from_state=from_state,
+        to_state=job.state,
+        data={
+            "technician_id": technician.id,
+            "previous_technician_id": previous,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        },
+    )
+    await record_event(
+        session,
+        JobScheduled(
+            job_id=job.id,
+            technician_id=technician.id,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            previous_technician_id=previous,
+        ),
+    )
+    if action is Action.SCHEDULE:
+        await record_event(
+            session,
+            JobTransitioned(
+                job_id=job.id,
+                technician_id=technician.id,
+                action=action.value,
+                from_state=from_state,
+                to_state=job.state,
+            ),
+        )
+    kind = "booking_confirmation" if action is Action.SCHEDULE else "reschedule_notice"
+    await queue_message(
+        session,
+        kind=kind,
+        job=job,
+        payload={
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "technician_first_name": technician.name.split()[0],
+        },
+    )
+    return job
+
+
+Effect = Callable[[AsyncSession, Job, Actor, State], Awaitable[None]]
+
+
+async def _unschedule(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
+    job.technician_id = None
+    job.scheduled_start = job.scheduled_end = None
+
+
+async def _start_travel(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
+    tech = await session.get(Technician, job.technician_id) if job.technician_id else None
+    await queue_message(
+        session,
+        kind="on_my_way",
+        job=job,
+        payload={
+            "technician_first_name": tech.name.split()[0] if tech else None,
+            "scheduled_start": job.scheduled_start.isoformat() if job.scheduled_start else None,
+        },
+    )
+
+
+async def _start_work(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
+    job.labor_started_at = actor.at
+
+
+async def _complete(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
+    job.labor_ended_at = actor.at
+    await draft_invoice(session, job, at=actor.at)
+
+
+async def _invoice(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
+    await issue_invoice(session, job, at=actor.at)
+
+
+async def _cancel(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
+    if before in ACTIVE_ON_DAY:
+        await queue_message(session, kind="cancellation_notice", job=job, payload={})
+
+
+EFFECTS: dict[Action, Effect] = {
+    Action.UNSCHEDULE: _unschedule,
+    Action.START_TRAVEL: _start_travel,
+    Action.START_WORK: _start_work,
+    Action.COMPLETE: _complete,
+    Action.INVOICE: _invoice,
+    Action.CANCEL: _cancel,
+}
+
+
+async def transition_job(
+    session: AsyncSession, job_id: int, data: TransitionRequest, *, actor: Actor
+) -> Job:
+    """Move a job through its lifecycle by ``data.action``, or refuse naming the rule."""
+    job = await load_job_for_action(session, actor, job_id)
+    action = Action(data.action)
+    ctx = await _guard_context(session, job, actor, reason=data.reason)
+    before = State(job.state)
+    try:
+        target = decide(before, action, ctx)
+    except (Refused, RoleRefused) as exc:
+        raise _refusal(exc) from exc
+    technician_id = job.technician_id
+    job.state = target.value
+    if action is Action.CANCEL:
+        job.cancel_reason = (data.reason or "").strip()
+    await EFFECTS[action](session, job, actor, before)
+    job.updated_at = actor.at
+    await session.flush()
+    await append_audit(
+        session,
+        job,
+        actor=actor,
+        action=f"job.{action.value}",
+        from_state=before.value,
+        to_state=job.state,
+        reason=data.reason,
+        lat=data.lat,
+        lon=data.lon,
+    )
+    await record_event(
+        session,
+        JobTransitioned(
+            job_id=job.id,
+            technician_id=technician_id,
+            action=action.value,
+            from_state=before.value,
+            to_state=job.state,
+        ),
+    )
+    return job

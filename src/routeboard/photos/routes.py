@@ -1,0 +1,59 @@
+"""Photo and signature endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, UploadFile, status
+
+from routeboard.deps import AnyActor, FieldActor, SessionDep, SettingsDep
+from routeboard.errors import PayloadTooLarge
+from routeboard.photos import service
+from routeboard.photos.schemas import PhotoKind, PhotoRead, SignatureCreate, SignatureRead
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["evidence"])
+
+
+@router.post("/{job_id}/photos", response_model=PhotoRead, status_code=status.HTTP_201_CREATED)
+async def upload_photo(
+    job_id: int,
+    file: UploadFile,
+    kind: Annotated[PhotoKind, Form()],
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: FieldActor,
+) -> PhotoRead:
+    content = await file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"photos are limited to {settings.max_upload_bytes} bytes")
+    photo = await service.add_photo(
+        session, job_id, kind=kind, content=content, upload_dir=settings.upload_dir, actor=actor
+    )
+    return PhotoRead.model_validate(photo)
+
+
+@router.get("/{job_id}/photos", response_model=list[PhotoRead])
+async def list_photos(job_id: int, session: SessionDep, actor: AnyActor) -> list[PhotoRead]:
+    photos = await service.list_photos(session, job_id, actor=actor)
+    return [PhotoRead.model_validate(p) for p in photos]
+
+
+@router.post(
+    "/{job_id}/signature", response_model=SignatureRead, status_code=status.HTTP_201_CREATED
+)
+async def add_signature(
+    job_id: int,
+    body: SignatureCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: FieldActor,
+) -> SignatureRead:
+    signature = await service.add_signature(
+        session,
+        job_id,
+        signer_name=body.signer_name,
+        image_base64=body.image_base64,
+        upload_dir=settings.upload_dir,
+        actor=actor,
+    )
+    return SignatureRead.model_validate(signature)

@@ -1,0 +1,167 @@
+"""Evidence on a job: before/after photos and the customer's signature.
+
+Files are checked by content (Pillow), stored under generated names, and their SHA-256 goes into
+the audit entry so a photo swapped on disk later no longer matches the trail.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import uuid
+from pathlib import Path
+
+import anyio.to_thread
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from routeboard.access import access_job, load_job_for_action
+from routeboard.audit.service import append_audit
+from routeboard.deps import Actor
+from routeboard.errors import Conflict, InvalidInput
+from routeboard.events.schemas import EvidenceAdded
+from routeboard.events.service import record_event
+from routeboard.jobs.states import GUARDS, GuardContext
+from routeboard.models import Job, Photo, Signature
+
+FORMATS = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+}
+OPEN_STATES = frozenset({"quoted", "scheduled", "en_route", "in_progress"})
+
+
+def sniff_image(content: bytes, allowed: frozenset[str] = frozenset(FORMATS)) -> str:
+    """The image format by content, not by name or header; InvalidInput if not an allowed image."""
+    try:
+        with Image.open(io.BytesIO(content)) as img:
+            fmt = img.format or ""
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInput("the file is not a readable image", code="invalid_image") from exc
+    if fmt not in allowed:
+        raise InvalidInput(
+            f"{fmt or 'this'} images are not accepted; send {', '.join(sorted(allowed))}",
+            code="invalid_image",
+        )
+    return fmt
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(content)
+    tmp.replace(path)
+
+
+async def _evidence_job(session: AsyncSession, job_id: int, actor: Actor) -> Job:
+    job = await load_job_for_action(session, actor, job_id)
+    guard = GUARDS["not_assigned_technician"]
+    ctx = GuardContext(
+        actor_role=actor.role,
+        actor_technician_id=actor.technician_id,
+        assigned_technician_id=job.technician_id,
+    )
+    if guard.refuses(ctx):
+        raise Conflict(guard.message(ctx), code=guard.name, details={"guard": guard.name})
+    if job.state not in OPEN_STATES:
+        raise Conflict(f"evidence cannot be added to a {job.state} job", code="job_closed")
+    return job
+
+
+async def add_photo(
+    session: AsyncSession,
+    job_id: int,
+    *,
+    kind: str,
+    content: bytes,
+    upload_dir: Path,
+    actor: Actor,
+) -> Photo:
+    """Store a before/after photo and chain its content hash into the audit trail."""
+    job = await _evidence_job(session, job_id, actor)
+    fmt = await anyio.to_thread.run_sync(sniff_image, content)
+    content_type, ext = FORMATS[fmt]
+    digest = hashlib.sha256(content).hexdigest()
+    name = f"{uuid.uuid4().hex}.{ext}"
+    await anyio.to_thread.run_sync(_write, upload_dir / "photos" / name, content)
+    photo = Photo(
+        job_id=job.id,
+        kind=kind,
+        stored_name=name,
+        content_type=content_type,
+        size_bytes=len(content),
+        sha256=digest,
+        uploaded_by_id=actor.user_id,
+        created_at=actor.at,
+    )
+    session.add(photo)
+    await session.flush()
+    await append_audit(
+        session,
+        job,
+        actor=actor,
+        action="photo.added",
+        data={"photo_id": photo.id, "kind": kind, "sha256": digest, "size_bytes": len(content)},
+    )
+    await record_event(
+        session, EvidenceAdded(job_id=job.id, technician_id=job.technician_id, kind=f"photo_{kind}")
+    )
+    return photo
+
+
+def decode_signature(image_base64: str) -> bytes:
+    data = image_base64.split(",", 1)[1] if image_base64.startswith("data:") else image_base64
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput("image_base64 is not valid base64", code="invalid_image") from exc
+
+
+async def add_signature(
+    session: AsyncSession,
+    job_id: int,
+    *,
+    signer_name: str,
+    image_base64: str,
+    upload_dir: Path,
+    actor: Actor,
+) -> Signature:
+    """Record the customer's signature (a PNG drawn on the phone) and the typed name."""
+    job = await _evidence_job(session, job_id, actor)
+    content = decode_signature(image_base64)
+    await anyio.to_thread.run_sync(sniff_image, content, frozenset({"PNG"}))
+    digest = hashlib.sha256(content).hexdigest()
+    name = f"{uuid.uuid4().hex}.png"
+    await anyio.to_thread.run_sync(_write, upload_dir / "signatures" / name, content)
+    signature = Signature(
+        job_id=job.id,
+        stored_name=name,
+        sha256=digest,
+        signer_name=signer_name,
+        captured_by_id=actor.user_id,
+        signed_at=actor.at,
+    )
+    session.add(signature)
+    await session.flush()
+    await append_audit(
+        session,
+        job,
+        actor=actor,
+        action="signature.added",
+        data={"signature_id": signature.id, "signer_name": signer_name, "sha256": digest},
+    )
+    await record_event(
+        session, EvidenceAdded(job_id=job.id, technician_id=job.technician_id, kind="signature")
+    )
+    return signature
+
+
+async def list_photos(session: AsyncSession, job_id: int, *, actor: Actor) -> list[Photo]:
+    job = await access_job(session, actor, job_id)
+    query = select(Photo).where(Photo.job_id == job.id).order_by(Photo.id)
+    return list((await session.execute(query)).scalars())
