@@ -203,8 +203,8 @@ async def _seed_cast(engine: AsyncEngine, key: str) -> Cast:
                 user_id=user.id,
                 role=user.role,
                 token_version=0,
-                minutes=600,
-                now=datetime.now(UTC),
+                minutes=7 * 24 * 60,
+                now=T0,
             )
             cast.headers[name] = {"Authorization": f"Bearer {token}"}
             cast.user_ids[name] = user.id

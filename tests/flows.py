@@ -116,7 +116,7 @@ async def sign(env: Env, job_id: int, role: str = "tech1") -> Any:
     )
 
 
-async def to_state(env: Env, state: str, *, approved: bool = True) -> int:
+async def to_state(env: Env, state: str, *, approved: bool = True, start: datetime = START) -> int:
     """A job driven through the real API into ``state``; returns its id.
 
     A ``quoted`` job gets an approved quote unless ``approved`` is false.
@@ -132,7 +132,7 @@ async def to_state(env: Env, state: str, *, approved: bool = True) -> int:
         assert r.status_code == 200, r.text
         return jid
     await approve(env, jid)
-    await schedule(env, jid)
+    await schedule(env, jid, start=start)
     steps = ["scheduled", "en_route", "in_progress", "completed", "invoiced"]
     for step in steps[1 : steps.index(state) + 1]:
         if step == "en_route":

@@ -80,7 +80,8 @@ async def current_actor(
 ) -> Actor:
     if not token:
         raise NotAuthenticated("sign in: send 'Authorization: Bearer <token>'")
-    claims = read_token(request.app.state.signing_key, token)
+    now = request.app.state.clock()
+    claims = read_token(request.app.state.signing_key, token, now=now)
     if claims is None:
         raise NotAuthenticated("the token is invalid or expired", code="invalid_token")
     user = await session.get(User, int(claims["sub"]))
@@ -94,7 +95,7 @@ async def current_actor(
         customer_id=user.customer_id,
         client_addr=request.client.host if request.client else None,
         user_agent=(request.headers.get("user-agent") or "")[:300] or None,
-        at=request.app.state.clock(),
+        at=now,
     )
 
 

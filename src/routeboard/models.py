@@ -6,7 +6,7 @@ Money is integer cents; instants are UTC (``UTCDateTime``); coordinates are WGS8
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -249,7 +249,7 @@ class Event(Base):
 
     __tablename__ = "events"
     # Ids are resume cursors: SQLite must never hand out a deleted id again.
-    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     type: Mapped[str] = mapped_column(String(40))

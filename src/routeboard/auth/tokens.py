@@ -40,15 +40,25 @@ def issue_token(
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
-def read_token(key: str, token: str) -> dict[str, Any] | None:
-    """The token's claims when its signature and expiry hold, else None."""
+def read_token(key: str, token: str, *, now: datetime) -> dict[str, Any] | None:
+    """The token's claims when its signature holds and it is live at ``now``, else None.
+
+    Expiry is checked against the application's clock, not the library's, so the one clock
+    that stamps the audit trail also decides what is expired.
+    """
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "iat", "sub"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError:
         return None
     if claims.get("typ") != "access":
+        return None
+    stamp = now.timestamp()
+    if not (claims["iat"] - 60 <= stamp < claims["exp"]):
         return None
     return claims
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -22,6 +23,8 @@ ServiceType = Literal[
     "windshield_replacement", "chip_repair", "adas_calibration", "side_back_glass"
 ]
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+# Any offset is accepted; inside, every instant is UTC. Naive times are refused (422).
+Instant = Annotated[AwareDatetime, AfterValidator(lambda d: d.astimezone(UTC))]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 
 
@@ -36,8 +39,8 @@ class Site(Strict):
 
 
 class Window(Strict):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -99,7 +102,7 @@ class JobUpdate(Strict):
 
 class ScheduleRequest(Strict):
     technician_id: int | None
-    start: AwareDatetime
+    start: Instant
 
 
 TransitionAction = Literal[

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 Role = Literal["admin", "dispatcher", "technician", "customer"]
 Username = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9_.@-]{3,80}$")
+    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_.@-]{3,80}$")
 ]
 Password = Annotated[str, Field(min_length=8, max_length=256)]
 
