@@ -126,7 +126,7 @@ def users_create(
 
 
 async def _create_user(settings: Settings, data: object) -> int:
-    from routeboard.db import make_engine, make_sessionmaker, session_scope
+    from routeboard.db import make_engine, make_sessionmaker
     from routeboard.deps import system_actor
     from routeboard.users.schemas import UserCreate
     from routeboard.users.service import create_user
@@ -135,12 +135,11 @@ async def _create_user(settings: Settings, data: object) -> int:
     await _migrate(settings)
     engine = make_engine(settings.effective_database_url)
     try:
-        async for session in session_scope(make_sessionmaker(engine)):
+        async with make_sessionmaker(engine)() as session, session.begin():
             user = await create_user(session, data, actor=system_actor("cli"))
-            return user.id
+        return user.id
     finally:
         await engine.dispose()
-    raise AssertionError("unreachable")
 
 
 @audit_app.command("verify")
