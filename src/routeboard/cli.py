@@ -84,7 +84,7 @@ def demo(
     typer.echo(f"Health:        http://{host}:{port}/healthz")
     typer.echo("Demo logins (username / password / role):")
     for username, password, role in logins:
-        typer.echo(f"  {username:<12} {password:<14} {role}")
+        typer.echo(f"  {username:<12} {password:<22} {role}")
     if not seed_only:
         uvicorn.run(create_app(settings), host=host, port=port)
 

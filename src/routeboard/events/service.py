@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import TypeAdapter
@@ -18,9 +19,10 @@ _PENDING = "routeboard.pending_events"
 _adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 
-async def record_event(session: AsyncSession, event: AnyEvent) -> Event:
+async def record_event(session: AsyncSession, event: AnyEvent, *, at: datetime) -> Event:
     """Write ``event`` in the current transaction; it is broadcast only if that commits."""
     row = Event(
+        created_at=at,
         type=event.type,
         version=event.v,
         job_id=event.job_id,

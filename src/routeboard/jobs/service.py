@@ -89,7 +89,7 @@ async def create_job(session: AsyncSession, data: JobCreate, *, actor: Actor) ->
     await session.flush()
     await session.refresh(job, ["vehicle"])
     await append_audit(session, job, actor=actor, action="job.created", to_state=job.state)
-    await record_event(session, JobCreated(job_id=job.id, state=job.state))
+    await record_event(session, JobCreated(job_id=job.id, state=job.state), at=actor.at)
     return job
 
 
@@ -148,7 +148,9 @@ async def update_job(session: AsyncSession, job_id: int, data: JobUpdate, *, act
     await session.refresh(job, ["vehicle"])
     await append_audit(session, job, actor=actor, action="job.updated", data={"fields": changed})
     await record_event(
-        session, JobUpdated(job_id=job.id, technician_id=job.technician_id, fields=changed)
+        session,
+        JobUpdated(job_id=job.id, technician_id=job.technician_id, fields=changed),
+        at=actor.at,
     )
     return job
 
@@ -264,6 +266,7 @@ async def schedule_job(
             end=end.isoformat(),
             previous_technician_id=previous,
         ),
+        at=actor.at,
     )
     if action is Action.SCHEDULE:
         await record_event(
@@ -275,6 +278,7 @@ async def schedule_job(
                 from_state=from_state,
                 to_state=job.state,
             ),
+            at=actor.at,
         )
     kind = "booking_confirmation" if action is Action.SCHEDULE else "reschedule_notice"
     await queue_message(
@@ -286,6 +290,7 @@ async def schedule_job(
             "end": end.isoformat(),
             "technician_first_name": technician.name.split()[0],
         },
+        at=actor.at,
     )
     return job
 
@@ -308,6 +313,7 @@ async def _start_travel(session: AsyncSession, job: Job, actor: Actor, before: S
             "technician_first_name": tech.name.split()[0] if tech else None,
             "scheduled_start": job.scheduled_start.isoformat() if job.scheduled_start else None,
         },
+        at=actor.at,
     )
 
 
@@ -326,7 +332,7 @@ async def _invoice(session: AsyncSession, job: Job, actor: Actor, before: State)
 
 async def _cancel(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
     if before in ACTIVE_ON_DAY:
-        await queue_message(session, kind="cancellation_notice", job=job, payload={})
+        await queue_message(session, kind="cancellation_notice", job=job, payload={}, at=actor.at)
 
 
 EFFECTS: dict[Action, Effect] = {
@@ -378,5 +384,6 @@ async def transition_job(
             from_state=before.value,
             to_state=job.state,
         ),
+        at=actor.at,
     )
     return job

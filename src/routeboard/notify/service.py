@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ def pick_channel(customer: Customer) -> str | None:
 
 
 async def queue_message(
-    session: AsyncSession, *, kind: str, job: Job, payload: dict[str, Any]
+    session: AsyncSession, *, kind: str, job: Job, payload: dict[str, Any], at: datetime
 ) -> OutboxMessage:
     customer = await session.get(Customer, job.customer_id)
     assert customer is not None
@@ -36,6 +37,7 @@ async def queue_message(
         # Kept, not dropped: the dispatcher sees who could not be reached.
         status="pending" if channel else "no_channel",
         payload=payload,
+        created_at=at,
     )
     session.add(message)
     await session.flush()

@@ -109,7 +109,9 @@ async def add_photo(
         data={"photo_id": photo.id, "kind": kind, "sha256": digest, "size_bytes": len(content)},
     )
     await record_event(
-        session, EvidenceAdded(job_id=job.id, technician_id=job.technician_id, kind=f"photo_{kind}")
+        session,
+        EvidenceAdded(job_id=job.id, technician_id=job.technician_id, kind=f"photo_{kind}"),
+        at=actor.at,
     )
     return photo
 
@@ -156,7 +158,9 @@ async def add_signature(
         data={"signature_id": signature.id, "signer_name": signer_name, "sha256": digest},
     )
     await record_event(
-        session, EvidenceAdded(job_id=job.id, technician_id=job.technician_id, kind="signature")
+        session,
+        EvidenceAdded(job_id=job.id, technician_id=job.technician_id, kind="signature"),
+        at=actor.at,
     )
     return signature
 

@@ -89,6 +89,7 @@ async def put_quote(session: AsyncSession, job_id: int, data: QuotePut, *, actor
             status="draft",
             total_cents=t.total_cents,
         ),
+        at=actor.at,
     )
     return quote
 
@@ -123,5 +124,6 @@ async def approve_quote(
             status="approved",
             total_cents=quote.total_cents,
         ),
+        at=actor.at,
     )
     return quote
