@@ -27,7 +27,7 @@ from routeboard.config import Settings
 from routeboard.db import make_engine, make_sessionmaker
 from routeboard.jobs.states import Action, GuardContext, State, decide
 from routeboard.migrate import upgrade
-from routeboard.models import Customer, Technician, User
+from routeboard.models import AuthSession, Customer, Technician, User
 
 REPEATS = 5
 
@@ -92,6 +92,13 @@ async def bench_api(tmp: Path) -> None:
         await session.flush()
         user = User(username="bench", password_hash=hash_password("benchmark"), role="dispatcher")
         session.add(user)
+        await session.flush()
+        session.add(
+            AuthSession(
+                id="bench", user_id=user.id, kind="api", secret_hash="-",
+                created_at=datetime.now(UTC), expires_at=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )  # fmt: skip
         await session.commit()
         tech_id, customer_id, user_id = tech.id, customer.id, user.id
     await engine.dispose()
@@ -99,7 +106,7 @@ async def bench_api(tmp: Path) -> None:
     app = create_app(settings)
     token = issue_token(
         settings.jwt_secret or "", user_id=user_id, role="dispatcher", token_version=0,
-        minutes=60, now=datetime.now(UTC),
+        session_id="bench", minutes=60, now=datetime.now(UTC),
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {token}"}
     job_body = {

@@ -17,15 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from routeboard.app import create_app
+from routeboard.auth.service import digest
 from routeboard.auth.tokens import hash_password, issue_token
 from routeboard.config import Settings
 from routeboard.db import Base, make_engine
 from routeboard.migrate import upgrade
-from routeboard.models import Customer, Technician, User
+from routeboard.models import ApiKey, AuthSession, Customer, Technician, User
 
 PG_HOST = os.environ.get("ROUTEBOARD_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("ROUTEBOARD_TEST_PG_PORT", "5432"))
@@ -34,6 +36,8 @@ JWT_KEY = "test-signing-key-0123456789abcdef0123456789"
 PASSWORD = "correct horse battery"
 # One argon2 hash shared by the cast: hashing per test would dominate the suite's time.
 PASSWORD_HASH = hash_password(PASSWORD)
+DEVICE_KEY = "rbk_0000device01_device-secret-for-tests-0123456789"
+INTEGRATION_KEY = "rbk_00integrat01_integration-secret-for-tests-012345"
 # Tuesday 1 December 2026, 06:00 in Dallas: before the working day starts.
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -135,6 +139,7 @@ class Env:
     clock: Clock
     cast: Cast
     settings: Settings
+    app: FastAPI
 
     def h(self, role: str) -> dict[str, str]:
         return self.cast.headers[role]
@@ -196,18 +201,54 @@ async def _seed_cast(engine: AsyncEngine, key: str) -> Cast:
             for name, kw in links.items()
         }
         session.add_all(users.values())
-        await session.commit()
+        await session.flush()
         for name, user in users.items():
+            sid = f"cast-session-{name}"
+            session.add(
+                AuthSession(
+                    id=sid,
+                    user_id=user.id,
+                    kind="api",
+                    secret_hash=digest(f"unused-{name}"),
+                    created_at=T0,
+                    expires_at=T0 + timedelta(days=30),
+                )
+            )
             token = issue_token(
                 key,
                 user_id=user.id,
                 role=user.role,
                 token_version=0,
+                session_id=sid,
                 minutes=7 * 24 * 60,
                 now=T0,
             )
             cast.headers[name] = {"Authorization": f"Bearer {token}"}
             cast.user_ids[name] = user.id
+        session.add_all(
+            [
+                ApiKey(
+                    name="tech1 phone",
+                    prefix=DEVICE_KEY[:16],
+                    key_hash=digest(DEVICE_KEY),
+                    scope="technician",
+                    technician_id=t1.id,
+                    created_by_id=users["admin"].id,
+                    created_at=T0,
+                ),
+                ApiKey(
+                    name="shop software",
+                    prefix=INTEGRATION_KEY[:16],
+                    key_hash=digest(INTEGRATION_KEY),
+                    scope="integration",
+                    created_by_id=users["admin"].id,
+                    created_at=T0,
+                ),
+            ]
+        )
+        await session.commit()
+        cast.headers["device"] = {"X-API-Key": DEVICE_KEY}
+        cast.headers["integration"] = {"X-API-Key": INTEGRATION_KEY}
         cast.headers["anonymous"] = {}
         cast.tech1_id, cast.tech2_id = t1.id, t2.id
         cast.customer_id, cast.customer2_id = c1.id, c2.id
@@ -224,6 +265,6 @@ async def env(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:
     app = create_app(settings, clock=clock)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield Env(client, engine, clock, cast, settings)
+        yield Env(client, engine, clock, cast, settings, app)
     await app.state.engine.dispose()
     await engine.dispose()

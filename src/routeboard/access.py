@@ -1,27 +1,152 @@
-"""Who may see which row. Every per-row access decision lives here, nowhere else."""
+"""Who may do what, written down once.
+
+``PERMISSIONS`` is the permission matrix: every route of the application, the roles it admits,
+and for which roles it is narrowed to the caller's own rows. The ``Authorized`` dependency enforces
+the row of the route being served, ``create_app`` refuses to start with a route that has no row,
+and ``render_markdown`` writes it to ``docs/access.md``. Row-level checks (``access_*`` helpers,
+``visible_jobs``) and event visibility (``EVENT_AUDIENCE``) live here too, and nowhere else.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
 from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routeboard.deps import Actor
-from routeboard.errors import NotFound
+from routeboard.deps import Actor, OptionalActor
+from routeboard.errors import Forbidden, Hidden, NotAuthenticated
 from routeboard.models import Customer, Job, Technician
 
+COLUMNS = ("admin", "dispatcher", "technician", "customer", "device", "integration")
+STAFF = frozenset({"admin", "dispatcher"})
+PEOPLE = frozenset({"admin", "dispatcher", "technician", "customer"})
+ON_JOB = frozenset({"admin", "dispatcher", "technician", "customer"})
+FIELD = frozenset({"admin", "dispatcher", "technician"})
+OWN_JOB = {"technician": "assigned jobs", "customer": "own jobs"}
 
-def _missing(kind: str, ident: int) -> NotFound:
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str] = frozenset()
+    public: bool = False
+    # Roles that get only their own rows, with a word on what "own" means.
+    own: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+def _rule(roles: frozenset[str], own: dict[str, str] | None = None, note: str = "") -> Rule:
+    return Rule(roles=roles, own={r: w for r, w in (own or {}).items() if r in roles}, note=note)
+
+
+PUBLIC = Rule(public=True)
+
+PERMISSIONS: dict[str, Rule] = {
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+    "GET /metrics": _rule(frozenset({"admin", "integration"}), note="Prometheus text format"),
+    "POST /api/v1/auth/token": Rule(public=True, note="password; throttled and locked out"),
+    "POST /api/v1/auth/refresh": Rule(public=True, note="refresh token in the body; rotates"),
+    "POST /api/v1/auth/logout": _rule(PEOPLE, note="revokes the caller's session"),
+    "GET /api/v1/me": _rule(PEOPLE),
+    "POST /api/v1/users": _rule(frozenset({"admin"})),
+    "GET /api/v1/users": _rule(frozenset({"admin"})),
+    "GET /api/v1/users/{user_id}": _rule(frozenset({"admin"})),
+    "PATCH /api/v1/users/{user_id}": _rule(frozenset({"admin"})),
+    "DELETE /api/v1/users/{user_id}": _rule(frozenset({"admin"}), note="deactivates"),
+    "POST /api/v1/api-keys": _rule(frozenset({"admin"}), note="the key is shown once"),
+    "GET /api/v1/api-keys": _rule(frozenset({"admin"})),
+    "DELETE /api/v1/api-keys/{key_id}": _rule(frozenset({"admin"}), note="revokes"),
+    "POST /api/v1/technicians": _rule(STAFF),
+    "GET /api/v1/technicians": _rule(STAFF),
+    "GET /api/v1/technicians/{technician_id}": _rule(FIELD, {"technician": "own record"}),
+    "PATCH /api/v1/technicians/{technician_id}": _rule(STAFF),
+    "DELETE /api/v1/technicians/{technician_id}": _rule(STAFF, note="deactivates"),
+    "POST /api/v1/customers": _rule(STAFF),
+    "GET /api/v1/customers": _rule(STAFF),
+    "GET /api/v1/customers/{customer_id}": _rule(
+        frozenset({"admin", "dispatcher", "customer"}), {"customer": "own record"}
+    ),
+    "PATCH /api/v1/customers/{customer_id}": _rule(STAFF),
+    "DELETE /api/v1/customers/{customer_id}": _rule(STAFF, note="deactivates"),
+    "POST /api/v1/jobs": _rule(STAFF),
+    "GET /api/v1/jobs": _rule(ON_JOB, OWN_JOB, note="customers get the customer view"),
+    "GET /api/v1/jobs/{job_id}": _rule(ON_JOB, OWN_JOB, note="customers get the customer view"),
+    "PATCH /api/v1/jobs/{job_id}": _rule(STAFF),
+    "DELETE /api/v1/jobs/{job_id}": _rule(STAFF, note="cancels"),
+    "POST /api/v1/jobs/{job_id}/schedule": _rule(STAFF),
+    "POST /api/v1/jobs/{job_id}/transitions": _rule(
+        FIELD, OWN_JOB, note="per-action roles: see docs/job-lifecycle.md"
+    ),
+    "GET /api/v1/jobs/{job_id}/quote": _rule(ON_JOB, OWN_JOB),
+    "PUT /api/v1/jobs/{job_id}/quote": _rule(STAFF),
+    "POST /api/v1/jobs/{job_id}/quote/approve": _rule(STAFF),
+    "POST /api/v1/jobs/{job_id}/photos": _rule(FIELD, OWN_JOB),
+    "GET /api/v1/jobs/{job_id}/photos": _rule(ON_JOB, OWN_JOB),
+    "GET /api/v1/jobs/{job_id}/photos/{photo_id}/content": _rule(
+        ON_JOB, OWN_JOB, note="customers get the image without EXIF metadata"
+    ),
+    "POST /api/v1/jobs/{job_id}/signature": _rule(FIELD, OWN_JOB),
+    "GET /api/v1/jobs/{job_id}/invoice": _rule(ON_JOB, OWN_JOB),
+    "GET /api/v1/jobs/{job_id}/audit": _rule(STAFF),
+    "POST /api/v1/jobs/{job_id}/tracking-link": _rule(STAFF),
+    "DELETE /api/v1/jobs/{job_id}/tracking-link": _rule(STAFF, note="revokes every link"),
+    "GET /api/v1/track/{token}": Rule(public=True, note="the signed link is the credential"),
+    "GET /login": Rule(public=True, note="page"),
+    "POST /login": Rule(public=True, note="page form; CSRF token required"),
+    "POST /logout": _rule(PEOPLE, note="page form; CSRF token required"),
+    "GET /": Rule(public=True, note="page; redirects to /login without a session"),
+}
+
+# Which live events each role receives (used by the event stream). Technicians get the events of
+# jobs assigned to them; customers the progress of their own jobs and nothing about anyone else.
+EVENT_AUDIENCE: dict[str, Rule] = {
+    "job.created": _rule(STAFF),
+    "job.updated": _rule(FIELD, OWN_JOB),
+    "job.transitioned": _rule(ON_JOB, OWN_JOB),
+    "job.scheduled": _rule(ON_JOB, OWN_JOB),
+    "quote.changed": _rule(STAFF),
+    "job.evidence": _rule(FIELD, OWN_JOB),
+}
+
+
+def route_key(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    return f"{request.method} {path}"
+
+
+async def authorize(request: Request, actor: OptionalActor) -> Actor:
+    """Enforce the matrix row of the route being served."""
+    rule = PERMISSIONS[route_key(request)]
+    if actor is None:
+        raise NotAuthenticated("sign in: send 'Authorization: Bearer <token>'")
+    if actor.role not in rule.roles:
+        raise Forbidden(
+            f"a {actor.role} may not use this endpoint",
+            code="role_not_allowed",
+            details={"role": actor.role, "allowed": sorted(rule.roles)},
+        )
+    return actor
+
+
+Authorized = Annotated[Actor, Depends(authorize)]
+
+
+def _hidden(kind: str, ident: int) -> Hidden:
     # The same answer for "does not exist" and "not yours", so ids cannot be probed.
-    return NotFound(f"{kind} {ident} not found", code=f"{kind}_not_found")
+    return Hidden(f"{kind} {ident} not found", code=f"{kind}_not_found")
 
 
 def visible_jobs(actor: Actor, query: Select[Job]) -> Select[Job]:
     """Narrow a job query to what ``actor`` may see."""
     if actor.is_staff:
         return query
-    if actor.role == "technician":
+    if actor.role == "technician" and actor.technician_id is not None:
         return query.where(Job.technician_id == actor.technician_id)
-    if actor.role == "customer":
+    if actor.role == "customer" and actor.customer_id is not None:
         return query.where(Job.customer_id == actor.customer_id)
     return query.where(false())
 
@@ -35,34 +160,81 @@ async def access_job(
         query = query.with_for_update()
     job = (await session.execute(query)).scalars().first()
     if job is None:
-        raise _missing("job", job_id)
+        raise _hidden("job", job_id)
     return job
 
 
 async def load_job_for_action(session: AsyncSession, actor: Actor, job_id: int) -> Job:
-    """The job, locked, for a lifecycle action by anyone working jobs.
+    """The job, locked, for a change by staff or a technician.
 
-    Technicians are not narrowed here: the state machine's ``not_assigned_technician`` guard
-    answers them, so a refusal names the rule. Customers never act on jobs.
+    A technician acting on a job assigned to someone else is answered by the state machine's
+    ``not_assigned_technician`` guard (409, naming the rule) rather than narrowed here.
     """
-    if actor.role == "customer":
-        raise _missing("job", job_id)
+    if actor.role not in FIELD:
+        raise _hidden("job", job_id)
     query = select(Job).where(Job.id == job_id).with_for_update()
     job = (await session.execute(query)).scalars().first()
     if job is None:
-        raise _missing("job", job_id)
+        raise _hidden("job", job_id)
     return job
 
 
 async def access_technician(session: AsyncSession, actor: Actor, technician_id: int) -> Technician:
     tech = await session.get(Technician, technician_id)
     if tech is None or not (actor.is_staff or actor.technician_id == technician_id):
-        raise _missing("technician", technician_id)
+        raise _hidden("technician", technician_id)
     return tech
 
 
 async def access_customer(session: AsyncSession, actor: Actor, customer_id: int) -> Customer:
     customer = await session.get(Customer, customer_id)
     if customer is None or not (actor.is_staff or actor.customer_id == customer_id):
-        raise _missing("customer", customer_id)
+        raise _hidden("customer", customer_id)
     return customer
+
+
+def _cell(rule: Rule, role: str) -> str:
+    if rule.public:
+        return "public"
+    if role not in rule.roles:
+        return "—"
+    return f"own ({rule.own[role]})" if role in rule.own else "yes"
+
+
+def render_markdown() -> str:
+    """The matrix as ``docs/access.md``."""
+    head = "| endpoint | " + " | ".join(COLUMNS) + " | anonymous | note |"
+    out = [
+        "# Access matrix",
+        "",
+        "Generated from `src/routeboard/access.py` by `routeboard docs`; a test fails when this",
+        "file and the code disagree, and another sends every role to every endpoint.",
+        "",
+        "- **yes**: allowed on every row. **own (...)**: allowed on the caller's own rows; other",
+        "  rows answer 404, exactly as rows that do not exist. **—**: 403 `role_not_allowed`",
+        "  (401 without credentials). **public**: no credentials needed.",
+        "- `device` is an API key scoped to one technician; `integration` an API key for other",
+        "  software. Both are sent as `X-API-Key`.",
+        "- A technician moving a job assigned to someone else is refused by the",
+        "  `not_assigned_technician` rule (409) rather than hidden.",
+        "",
+        "## Endpoints",
+        "",
+        head,
+        "|" + "---|" * (len(COLUMNS) + 3),
+    ]
+    for key, rule in PERMISSIONS.items():
+        cells = [_cell(rule, role) for role in COLUMNS]
+        anonymous = "public" if rule.public else "401"
+        out.append(f"| `{key}` | " + " | ".join(cells) + f" | {anonymous} | {rule.note} |")
+    out += [
+        "",
+        "## Live events",
+        "",
+        "| event | " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * (len(COLUMNS) + 1),
+    ]
+    for event, rule in EVENT_AUDIENCE.items():
+        out.append(f"| `{event}` | " + " | ".join(_cell(rule, r) for r in COLUMNS) + " |")
+    out.append("")
+    return "\n".join(out)

@@ -1,15 +1,24 @@
-"""The ASGI application: settings in, routers, error handlers and lifespan out."""
+"""The ASGI application: settings in, routers, middleware, error handlers and lifespan out."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 from routeboard import __version__
+from routeboard.access import PERMISSIONS
+from routeboard.apikeys.routes import router as apikeys_router
 from routeboard.audit.routes import router as audit_router
+from routeboard.auth.routes import router as auth_router
+from routeboard.auth.throttle import SlidingWindow
 from routeboard.auth.tokens import utcnow
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
@@ -19,12 +28,51 @@ from routeboard.events.service import InProcessBroadcaster
 from routeboard.health.routes import router as health_router
 from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
+from routeboard.metrics.routes import router as metrics_router
 from routeboard.photos.routes import router as photos_router
 from routeboard.quotes.routes import router as quotes_router
+from routeboard.security import BodyLimit, SecurityHeaders
 from routeboard.technicians.routes import router as technicians_router
+from routeboard.tracking.routes import router as tracking_router
 from routeboard.users.routes import router as users_router
+from routeboard.web.routes import router as web_router
 
 Clock = Callable[[], datetime]
+STATIC = Path(__file__).parent / "web" / "static"
+ROUTERS = (
+    health_router,
+    metrics_router,
+    auth_router,
+    users_router,
+    apikeys_router,
+    technicians_router,
+    customers_router,
+    jobs_router,
+    quotes_router,
+    photos_router,
+    invoices_router,
+    audit_router,
+    tracking_router,
+    web_router,
+)
+
+
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        # Newer FastAPI keeps included routers as branches rather than copying their routes.
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            yield from _api_routes(inner.routes)
+
+
+def route_keys(app: FastAPI) -> set[str]:
+    """Every "METHOD /path" the application serves (its own documentation pages excluded)."""
+    return {
+        f"{method} {route.path}"
+        for route in _api_routes(app.routes)
+        for method in route.methods or ()
+    }
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
@@ -48,17 +96,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.broadcaster = InProcessBroadcaster()
     app.state.signing_key = settings.signing_key()
     app.state.clock = clock
+    app.state.login_window = SlidingWindow(settings.login_attempts_per_minute, 60)
     install_handlers(app)
-    for router in (
-        health_router,
-        users_router,
-        technicians_router,
-        customers_router,
-        jobs_router,
-        quotes_router,
-        photos_router,
-        invoices_router,
-        audit_router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # A route without a row in the permission matrix is a route nobody decided about.
+    unlisted = route_keys(app) - set(PERMISSIONS)
+    if unlisted:
+        raise RuntimeError(f"routes missing from access.PERMISSIONS: {sorted(unlisted)}")
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "Last-Event-ID"],
+        )
+    app.add_middleware(SecurityHeaders)
     return app

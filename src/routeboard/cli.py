@@ -176,12 +176,17 @@ async def _verify(settings: Settings) -> int:
 def docs(
     out: Annotated[Path, typer.Option(help="Docs folder")] = Path("docs"),
 ) -> None:
-    """Regenerate the generated documents (job lifecycle)."""
-    from routeboard.jobs.states import render_markdown
+    """Regenerate the generated documents (job lifecycle, access matrix)."""
+    from routeboard import access
+    from routeboard.jobs import states
 
-    target = out / "job-lifecycle.md"
-    target.write_text(render_markdown())
-    typer.echo(f"wrote {target}")
+    for name, render in (
+        ("job-lifecycle.md", states.render_markdown),
+        ("access.md", access.render_markdown),
+    ):
+        target = out / name
+        target.write_text(render())
+        typer.echo(f"wrote {target}")
 
 
 if __name__ == "__main__":

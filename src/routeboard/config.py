@@ -27,6 +27,24 @@ class Settings(BaseSettings):
         description="HMAC key for API tokens; generated into the data directory when unset",
     )
     access_token_minutes: int = Field(default=15, ge=1, description="Lifetime of an API token")
+    refresh_token_days: int = Field(
+        default=30, ge=1, description="Lifetime of an API refresh token"
+    )
+    web_session_hours: int = Field(default=12, ge=1, description="Lifetime of a page sign-in")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins for one username before it is locked"
+    )
+    lockout_minutes: int = Field(default=15, ge=1, description="How long a locked username waits")
+    login_attempts_per_minute: int = Field(
+        default=30, ge=1, description="Sign-in attempts accepted per client address per minute"
+    )
+    tracking_link_hours: int = Field(default=72, ge=1, description="Lifetime of a customer link")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser"
+    )
+    max_body_bytes: int = Field(
+        default=12 * 1024 * 1024, ge=1024, description="Largest request body accepted"
+    )
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Photo size cap")
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL in links")
     shop_name: str = Field(default="Routeboard Auto Glass", description="Shown on documents")
@@ -40,6 +58,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'routeboard.sqlite3').resolve()}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
 
     @property
     def upload_dir(self) -> Path:

@@ -1,23 +1,34 @@
-"""Typed dependencies: the request's session, settings, and the authenticated actor."""
+"""Typed dependencies: the request's session, settings, and the authenticated actor.
+
+An actor is found from, in order: a bearer access token (API), an ``X-API-Key`` (devices and
+integrations), or the page session cookie (browsers; state-changing requests must also carry the
+session's CSRF token in ``X-CSRF-Token``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+import hmac
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from routeboard.apikeys.service import verify_api_key
+from routeboard.auth.service import find_session
 from routeboard.auth.tokens import read_token, utcnow
 from routeboard.config import Settings
 from routeboard.errors import Forbidden, NotAuthenticated
 from routeboard.events.service import Broadcaster, discard_pending, take_committed
-from routeboard.models import User
+from routeboard.models import AuthSession, User
 
-ROLES = ("admin", "dispatcher", "technician", "customer")
+ROLES = ("admin", "dispatcher", "technician", "customer", "device", "integration")
+SESSION_COOKIE = "rb_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_settings(request: Request) -> Settings:
@@ -48,6 +59,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,8 @@ class Actor:
     client_addr: str | None
     user_agent: str | None
     at: datetime
+    session_id: str | None = None
+    api_key_id: int | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -72,54 +86,113 @@ def system_actor(name: str = "system") -> Actor:
     return Actor(None, name, "system", None, None, None, None, utcnow())
 
 
-async def current_actor(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    token: Annotated[str | None, Depends(_bearer)],
-) -> Actor:
-    if not token:
-        raise NotAuthenticated("sign in: send 'Authorization: Bearer <token>'")
-    now = request.app.state.clock()
-    claims = read_token(request.app.state.signing_key, token, now=now)
-    if claims is None:
-        raise NotAuthenticated("the token is invalid or expired", code="invalid_token")
-    user = await session.get(User, int(claims["sub"]))
-    if user is None or not user.active or user.token_version != claims.get("ver"):
-        raise NotAuthenticated("the token has been revoked", code="invalid_token")
+def client_of(request: Request) -> tuple[str | None, str | None]:
+    addr = request.client.host if request.client else None
+    agent = (request.headers.get("user-agent") or "")[:300] or None
+    return addr, agent
+
+
+def _user_actor(request: Request, user: User, now: datetime, sid: str | None) -> Actor:
+    addr, agent = client_of(request)
     return Actor(
         user_id=user.id,
         username=user.username,
         role=user.role,
         technician_id=user.technician_id,
         customer_id=user.customer_id,
-        client_addr=request.client.host if request.client else None,
-        user_agent=(request.headers.get("user-agent") or "")[:300] or None,
+        client_addr=addr,
+        user_agent=agent,
         at=now,
+        session_id=sid,
     )
 
 
-CurrentActor = Annotated[Actor, Depends(current_actor)]
+async def _from_bearer(request: Request, session: AsyncSession, token: str, now: datetime) -> Actor:
+    claims = read_token(request.app.state.signing_key, token, now=now)
+    if claims is None:
+        raise NotAuthenticated("the token is invalid or expired", code="invalid_token")
+    user = await session.get(User, int(claims["sub"]))
+    live = await session.get(AuthSession, claims.get("sid") or "")
+    if (
+        user is None
+        or not user.active
+        or user.token_version != claims.get("ver")
+        or live is None
+        or live.revoked_at is not None
+        or live.user_id != user.id
+    ):
+        raise NotAuthenticated("the token has been revoked", code="invalid_token")
+    return _user_actor(request, user, now, live.id)
 
 
-def require_roles(*roles: str) -> Callable[[Actor], Coroutine[Any, Any, Actor]]:
-    unknown = set(roles) - set(ROLES)
-    assert not unknown, unknown
+async def _from_api_key(
+    request: Request, session: AsyncSession, value: str, now: datetime
+) -> Actor:
+    key = await verify_api_key(session, value, now=now)
+    if key is None:
+        raise NotAuthenticated("the API key is invalid or revoked", code="invalid_api_key")
+    addr, agent = client_of(request)
+    return Actor(
+        user_id=None,
+        username=f"key:{key.prefix}",
+        role="device" if key.scope == "technician" else "integration",
+        technician_id=key.technician_id,
+        customer_id=None,
+        client_addr=addr,
+        user_agent=agent,
+        at=now,
+        api_key_id=key.id,
+    )
 
-    async def check(actor: CurrentActor) -> Actor:
-        if actor.role not in roles:
+
+async def _from_cookie(
+    request: Request, session: AsyncSession, cookie: str, now: datetime
+) -> Actor | None:
+    live = await find_session(session, cookie, kind="web", now=now)
+    if live is None:
+        return None
+    user = await session.get(User, live.user_id)
+    if user is None or not user.active:
+        return None
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        kind = request.headers.get("content-type", "")
+        if not sent and kind.startswith(("application/x-www-form-urlencoded", "multipart/")):
+            # Plain HTML forms cannot set headers; they carry the token as a field.
+            field = (await request.form()).get("csrf_token")
+            sent = field if isinstance(field, str) else ""
+        if not (live.csrf_token and hmac.compare_digest(sent, live.csrf_token)):
             raise Forbidden(
-                f"this needs one of the roles: {', '.join(roles)}",
-                code="role_not_allowed",
-                details={"role": actor.role, "allowed": list(roles)},
+                f"state-changing requests from pages must carry the CSRF token ({CSRF_HEADER})",
+                code="csrf_failed",
             )
-        return actor
-
-    check.roles = roles  # type: ignore[attr-defined]
-    return check
+    return _user_actor(request, user, now, live.id)
 
 
-AdminActor = Annotated[Actor, Depends(require_roles("admin"))]
-StaffActor = Annotated[Actor, Depends(require_roles("admin", "dispatcher"))]
-FieldActor = Annotated[Actor, Depends(require_roles("admin", "dispatcher", "technician"))]
-AnyActor = Annotated[Actor, Depends(require_roles(*ROLES))]
+async def optional_actor(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Actor | None:
+    """The caller if they identified themselves; None for an anonymous request."""
+    now = request.app.state.clock()
+    actor: Actor | None = None
+    if token:
+        actor = await _from_bearer(request, session, token, now)
+    elif api_key:
+        actor = await _from_api_key(request, session, api_key, now)
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        actor = await _from_cookie(request, session, cookie, now)
+    request.state.actor = actor
+    return actor
+
+
+async def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+    if actor is None:
+        raise NotAuthenticated("sign in: send 'Authorization: Bearer <token>'")
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+OptionalActor = Annotated[Actor | None, Depends(optional_actor)]

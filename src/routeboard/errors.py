@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from routeboard.metrics.service import denied
+
 
 class DomainError(Exception):
     status_code = 400
@@ -46,6 +48,10 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Hidden(NotFound):
+    """Not found *for this caller*: the row may exist but is not theirs. Logged as a denial."""
+
+
 class Conflict(DomainError):
     """A rule refused the change; ``code`` is the rule's stable name."""
 
@@ -63,8 +69,19 @@ def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def install_handlers(app: FastAPI) -> None:
-    async def domain(_: Request, exc: Exception) -> JSONResponse:
+    async def domain(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
+        if exc.status_code in (401, 403) or isinstance(exc, Hidden):
+            actor = getattr(request.state, "actor", None)
+            denied(
+                exc.status_code,
+                exc.code,
+                method=request.method,
+                # The route template, never the raw path: a tracking link's path is its secret.
+                path=getattr(request.scope.get("route"), "path", "?"),
+                actor=getattr(actor, "username", "anonymous"),
+                client=request.client.host if request.client else "-",
+            )
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(
             _body(exc.code, exc.message, exc.details), exc.status_code, headers=headers
@@ -82,9 +99,12 @@ def install_handlers(app: FastAPI) -> None:
 
     async def http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}.get(
-            exc.status_code, "http_error"
-        )
+        code = {
+            401: "not_authenticated",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }.get(exc.status_code, "http_error")
         return JSONResponse(
             _body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
         )

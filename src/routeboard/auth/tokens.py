@@ -27,10 +27,18 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def issue_token(
-    key: str, *, user_id: int, role: str, token_version: int, minutes: int, now: datetime
+    key: str,
+    *,
+    user_id: int,
+    role: str,
+    token_version: int,
+    session_id: str,
+    minutes: int,
+    now: datetime,
 ) -> str:
     claims: dict[str, Any] = {
         "sub": str(user_id),
+        "sid": session_id,
         "role": role,
         "ver": token_version,
         "iat": int(now.timestamp()),
@@ -65,3 +73,25 @@ def read_token(key: str, token: str, *, now: datetime) -> dict[str, Any] | None:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def issue_link_token(key: str, *, job_id: int, link_id: int, expires: datetime) -> str:
+    """A customer link: signed (it cannot be forged or pointed at another job) and expiring."""
+    claims = {"typ": "track", "jid": job_id, "lid": link_id, "exp": int(expires.timestamp())}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def read_link_token(key: str, token: str, *, now: datetime) -> tuple[int, int] | None:
+    """(job id, link id) of a genuine, unexpired link; None otherwise."""
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], options={"require": ["exp"], "verify_exp": False}
+        )
+    except jwt.PyJWTError:
+        return None
+    if claims.get("typ") != "track" or now.timestamp() >= claims["exp"]:
+        return None
+    job_id, link_id = claims.get("jid"), claims.get("lid")
+    if not isinstance(job_id, int) or not isinstance(link_id, int):
+        return None
+    return job_id, link_id

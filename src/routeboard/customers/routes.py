@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from routeboard.access import access_customer
+from routeboard.access import Authorized, access_customer
 from routeboard.customers import service
 from routeboard.customers.schemas import CustomerCreate, CustomerRead, CustomerUpdate
-from routeboard.deps import AnyActor, SessionDep, StaffActor
+from routeboard.deps import SessionDep
 from routeboard.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
 @router.post("", response_model=CustomerRead, status_code=status.HTTP_201_CREATED)
 async def create_customer(
-    body: CustomerCreate, session: SessionDep, actor: StaffActor
+    body: CustomerCreate, session: SessionDep, actor: Authorized
 ) -> CustomerRead:
     return CustomerRead.model_validate(await service.create_customer(session, body, actor=actor))
 
@@ -25,7 +25,7 @@ async def create_customer(
 @router.get("", response_model=Page[CustomerRead])
 async def list_customers(
     session: SessionDep,
-    actor: StaffActor,
+    actor: Authorized,
     page: PageDep,
     q: Annotated[str | None, Query(max_length=100, description="Name, phone or email")] = None,
 ) -> Page[CustomerRead]:
@@ -39,13 +39,13 @@ async def list_customers(
 
 
 @router.get("/{customer_id}", response_model=CustomerRead)
-async def read_customer(customer_id: int, session: SessionDep, actor: AnyActor) -> CustomerRead:
+async def read_customer(customer_id: int, session: SessionDep, actor: Authorized) -> CustomerRead:
     return CustomerRead.model_validate(await access_customer(session, actor, customer_id))
 
 
 @router.patch("/{customer_id}", response_model=CustomerRead)
 async def update_customer(
-    customer_id: int, body: CustomerUpdate, session: SessionDep, actor: StaffActor
+    customer_id: int, body: CustomerUpdate, session: SessionDep, actor: Authorized
 ) -> CustomerRead:
     customer = await service.update_customer(session, customer_id, body, actor=actor)
     return CustomerRead.model_validate(customer)
@@ -53,7 +53,7 @@ async def update_customer(
 
 @router.delete("/{customer_id}", response_model=CustomerRead)
 async def deactivate_customer(
-    customer_id: int, session: SessionDep, actor: StaffActor
+    customer_id: int, session: SessionDep, actor: Authorized
 ) -> CustomerRead:
     customer = await service.deactivate_customer(session, customer_id, actor=actor)
     return CustomerRead.model_validate(customer)

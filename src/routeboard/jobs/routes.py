@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from routeboard.access import access_job
-from routeboard.deps import AnyActor, FieldActor, SessionDep, SettingsDep, StaffActor
+from routeboard.access import Authorized, access_job
+from routeboard.deps import SessionDep, SettingsDep
 from routeboard.jobs import service
 from routeboard.jobs.schemas import (
     JobCreate,
+    JobCustomerView,
     JobRead,
     JobUpdate,
     ScheduleRequest,
@@ -24,22 +25,24 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 
 @router.post("", response_model=JobRead, status_code=status.HTTP_201_CREATED)
-async def create_job(body: JobCreate, session: SessionDep, actor: StaffActor) -> JobRead:
-    return JobRead.of(await service.create_job(session, body, actor=actor))
+async def create_job(body: JobCreate, session: SessionDep, actor: Authorized) -> JobRead:
+    return await service.field_view(
+        session, actor, await service.create_job(session, body, actor=actor)
+    )
 
 
-@router.get("", response_model=Page[JobRead])
+@router.get("", response_model=Page[JobRead] | Page[JobCustomerView])
 async def list_jobs(
     session: SessionDep,
     settings: SettingsDep,
-    actor: AnyActor,
+    actor: Authorized,
     page: PageDep,
     day: Annotated[
         date | None, Query(alias="date", description="Business-local day of the scheduled start")
     ] = None,
     state: Annotated[State | None, Query(alias="status")] = None,
     technician_id: int | None = None,
-) -> Page[JobRead]:
+) -> Page[JobRead] | Page[JobCustomerView]:
     jobs, total = await service.list_jobs(
         session,
         actor=actor,
@@ -49,44 +52,53 @@ async def list_jobs(
         state=state.value if state else None,
         technician_id=technician_id,
     )
-    return Page[JobRead](
-        items=[JobRead.of(j) for j in jobs], total=total, limit=page.limit, offset=page.offset
-    )
+    items = await service.view_jobs(session, actor, jobs)
+    if actor.role == "customer":
+        views = [v for v in items if isinstance(v, JobCustomerView)]
+        return Page[JobCustomerView](items=views, total=total, limit=page.limit, offset=page.offset)
+    reads = [v for v in items if isinstance(v, JobRead)]
+    return Page[JobRead](items=reads, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/{job_id}", response_model=JobRead)
-async def read_job(job_id: int, session: SessionDep, actor: AnyActor) -> JobRead:
-    return JobRead.of(await access_job(session, actor, job_id))
+@router.get("/{job_id}", response_model=JobRead | JobCustomerView)
+async def read_job(
+    job_id: int, session: SessionDep, actor: Authorized
+) -> JobRead | JobCustomerView:
+    return await service.view_job(session, actor, await access_job(session, actor, job_id))
 
 
 @router.patch("/{job_id}", response_model=JobRead)
 async def update_job(
-    job_id: int, body: JobUpdate, session: SessionDep, actor: StaffActor
+    job_id: int, body: JobUpdate, session: SessionDep, actor: Authorized
 ) -> JobRead:
-    return JobRead.of(await service.update_job(session, job_id, body, actor=actor))
+    job = await service.update_job(session, job_id, body, actor=actor)
+    return await service.field_view(session, actor, job)
 
 
 @router.delete("/{job_id}", response_model=JobRead)
 async def cancel_job(
     job_id: int,
     session: SessionDep,
-    actor: StaffActor,
+    actor: Authorized,
     reason: Annotated[str, Query(min_length=1, max_length=2000)] = "deleted by dispatcher",
 ) -> JobRead:
     """Jobs are evidence and are never erased: deleting one cancels it."""
     body = TransitionRequest(action="cancel", reason=reason)
-    return JobRead.of(await service.transition_job(session, job_id, body, actor=actor))
+    job = await service.transition_job(session, job_id, body, actor=actor)
+    return await service.field_view(session, actor, job)
 
 
 @router.post("/{job_id}/schedule", response_model=JobRead)
 async def schedule_job(
-    job_id: int, body: ScheduleRequest, session: SessionDep, actor: StaffActor
+    job_id: int, body: ScheduleRequest, session: SessionDep, actor: Authorized
 ) -> JobRead:
-    return JobRead.of(await service.schedule_job(session, job_id, body, actor=actor))
+    job = await service.schedule_job(session, job_id, body, actor=actor)
+    return await service.field_view(session, actor, job)
 
 
 @router.post("/{job_id}/transitions", response_model=JobRead)
 async def transition_job(
-    job_id: int, body: TransitionRequest, session: SessionDep, actor: FieldActor
+    job_id: int, body: TransitionRequest, session: SessionDep, actor: Authorized
 ) -> JobRead:
-    return JobRead.of(await service.transition_job(session, job_id, body, actor=actor))
+    job = await service.transition_job(session, job_id, body, actor=actor)
+    return await service.field_view(session, actor, job)

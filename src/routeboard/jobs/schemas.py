@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from routeboard.jobs.vin import vin_problem
-from routeboard.models import Job
+from routeboard.models import Customer, Job, Technician
 
 ServiceType = Literal[
     "windshield_replacement", "chip_repair", "adas_calibration", "side_back_glass"
@@ -117,7 +117,17 @@ class TransitionRequest(Strict):
     lon: float | None = Field(default=None, ge=-180, le=180)
 
 
+class CustomerContact(BaseModel):
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
+
+
 class JobRead(BaseModel):
+    """The office's and the technician's view. ``customer`` is the contact block: always for the
+    office, for the assigned technician only while the job is active (scheduled to in progress)."""
+
     id: int
     state: str
     customer_id: int
@@ -137,9 +147,10 @@ class JobRead(BaseModel):
     cancel_reason: str | None
     created_at: datetime
     updated_at: datetime
+    customer: CustomerContact | None = None
 
     @classmethod
-    def of(cls, job: Job) -> JobRead:
+    def of(cls, job: Job, contact: Customer | None = None) -> JobRead:
         window = (
             Window(start=job.window_start, end=job.window_end)
             if job.window_start and job.window_end
@@ -179,4 +190,75 @@ class JobRead(BaseModel):
             cancel_reason=job.cancel_reason,
             created_at=job.created_at,
             updated_at=job.updated_at,
+            customer=CustomerContact(
+                id=contact.id, name=contact.name, phone=contact.phone, email=contact.email
+            )
+            if contact
+            else None,
+        )
+
+
+Progress = Literal["queued", "on_the_way", "working", "done", "cancelled"]
+PROGRESS: dict[str, Progress] = {
+    "quoted": "queued",
+    "scheduled": "queued",
+    "en_route": "on_the_way",
+    "in_progress": "working",
+    "completed": "done",
+    "invoiced": "done",
+    "cancelled": "cancelled",
+}
+
+
+class TechnicianCard(BaseModel):
+    first_name: str
+    photo_url: str | None = None
+
+
+class VehicleCard(BaseModel):
+    year: int
+    make: str
+    model: str
+
+
+class JobCustomerView(BaseModel):
+    """What a customer sees of their own job: progress, who is coming, when. Nothing internal
+    (notes, other jobs, the technician's whereabouts outside a trip to them)."""
+
+    id: int
+    state: str
+    progress: Progress
+    service_type: str
+    site_address: str
+    vehicle: VehicleCard
+    window: Window | None
+    scheduled_start: datetime | None
+    scheduled_end: datetime | None
+    eta: datetime | None
+    technician: TechnicianCard | None
+
+    @classmethod
+    def of(cls, job: Job, technician: Technician | None) -> JobCustomerView:
+        window = (
+            Window(start=job.window_start, end=job.window_end)
+            if job.window_start and job.window_end
+            else None
+        )
+        v = job.vehicle
+        # Until live positions arrive (availability), the promised start is the best estimate.
+        eta = job.scheduled_start if job.state in ("scheduled", "en_route") else None
+        return cls(
+            id=job.id,
+            state=job.state,
+            progress=PROGRESS[job.state],
+            service_type=job.service_type,
+            site_address=job.site_address,
+            vehicle=VehicleCard(year=v.year, make=v.make, model=v.model),
+            window=window,
+            scheduled_start=job.scheduled_start,
+            scheduled_end=job.scheduled_end,
+            eta=eta,
+            technician=TechnicianCard(first_name=technician.name.split()[0])
+            if technician and job.state != "cancelled"
+            else None,
         )

@@ -20,7 +20,14 @@ from routeboard.errors import Conflict, Forbidden, InvalidInput
 from routeboard.events.schemas import JobCreated, JobScheduled, JobTransitioned, JobUpdated
 from routeboard.events.service import record_event
 from routeboard.invoices.service import draft_invoice, issue_invoice
-from routeboard.jobs.schemas import JobCreate, JobUpdate, ScheduleRequest, TransitionRequest
+from routeboard.jobs.schemas import (
+    JobCreate,
+    JobCustomerView,
+    JobRead,
+    JobUpdate,
+    ScheduleRequest,
+    TransitionRequest,
+)
 from routeboard.jobs.states import (
     ACTIVE_ON_DAY,
     Action,
@@ -30,9 +37,45 @@ from routeboard.jobs.states import (
     State,
     decide,
 )
-from routeboard.models import Job, Photo, Quote, Signature, Technician, Vehicle
+from routeboard.models import Customer, Job, Photo, Quote, Signature, Technician, Vehicle
 from routeboard.notify.service import queue_message
 from routeboard.pagination import PageParams, paginate
+
+JobView = JobRead | JobCustomerView
+
+
+async def view_jobs(session: AsyncSession, actor: Actor, jobs: list[Job]) -> list[JobView]:
+    """Each job shaped for ``actor``: the customer view for customers; for technicians the
+    customer's contact details only while the job is active."""
+    if actor.role == "customer":
+        tech_ids = {j.technician_id for j in jobs if j.technician_id}
+        techs = {
+            t.id: t
+            for t in (
+                await session.execute(select(Technician).where(Technician.id.in_(tech_ids)))
+            ).scalars()
+        }
+        return [
+            JobCustomerView.of(j, techs.get(j.technician_id) if j.technician_id else None)
+            for j in jobs
+        ]
+    wanted = {j.customer_id for j in jobs if actor.is_staff or j.state in ACTIVE_ON_DAY}
+    customers = {
+        c.id: c
+        for c in (await session.execute(select(Customer).where(Customer.id.in_(wanted)))).scalars()
+    }
+    return [JobRead.of(j, customers.get(j.customer_id)) for j in jobs]
+
+
+async def view_job(session: AsyncSession, actor: Actor, job: Job) -> JobView:
+    return (await view_jobs(session, actor, [job]))[0]
+
+
+async def field_view(session: AsyncSession, actor: Actor, job: Job) -> JobRead:
+    """The view for routes only the office and technicians reach."""
+    view = await view_job(session, actor, job)
+    assert isinstance(view, JobRead)
+    return view
 
 
 def _refusal(exc: Refused | RoleRefused) -> Conflict | Forbidden:

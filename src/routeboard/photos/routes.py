@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, UploadFile, status
+from fastapi import APIRouter, Form, Response, UploadFile, status
 
-from routeboard.deps import AnyActor, FieldActor, SessionDep, SettingsDep
+from routeboard.access import Authorized
+from routeboard.deps import SessionDep, SettingsDep
 from routeboard.errors import PayloadTooLarge
 from routeboard.photos import service
 from routeboard.photos.schemas import PhotoKind, PhotoRead, SignatureCreate, SignatureRead
@@ -21,7 +22,7 @@ async def upload_photo(
     kind: Annotated[PhotoKind, Form()],
     session: SessionDep,
     settings: SettingsDep,
-    actor: FieldActor,
+    actor: Authorized,
 ) -> PhotoRead:
     content = await file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
@@ -33,9 +34,23 @@ async def upload_photo(
 
 
 @router.get("/{job_id}/photos", response_model=list[PhotoRead])
-async def list_photos(job_id: int, session: SessionDep, actor: AnyActor) -> list[PhotoRead]:
+async def list_photos(job_id: int, session: SessionDep, actor: Authorized) -> list[PhotoRead]:
     photos = await service.list_photos(session, job_id, actor=actor)
     return [PhotoRead.model_validate(p) for p in photos]
+
+
+@router.get(
+    "/{job_id}/photos/{photo_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
+)
+async def photo_content(
+    job_id: int, photo_id: int, session: SessionDep, settings: SettingsDep, actor: Authorized
+) -> Response:
+    content, content_type = await service.photo_content(
+        session, job_id, photo_id, upload_dir=settings.upload_dir, actor=actor
+    )
+    return Response(content, media_type=content_type, headers={"Cache-Control": "private"})
 
 
 @router.post(
@@ -46,7 +61,7 @@ async def add_signature(
     body: SignatureCreate,
     session: SessionDep,
     settings: SettingsDep,
-    actor: FieldActor,
+    actor: Authorized,
 ) -> SignatureRead:
     signature = await service.add_signature(
         session,

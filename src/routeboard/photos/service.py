@@ -14,14 +14,14 @@ import uuid
 from pathlib import Path
 
 import anyio.to_thread
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import access_job, load_job_for_action
 from routeboard.audit.service import append_audit
 from routeboard.deps import Actor
-from routeboard.errors import Conflict, InvalidInput
+from routeboard.errors import Conflict, Hidden, InvalidInput
 from routeboard.events.schemas import EvidenceAdded
 from routeboard.events.service import record_event
 from routeboard.jobs.states import GUARDS, GuardContext
@@ -169,3 +169,31 @@ async def list_photos(session: AsyncSession, job_id: int, *, actor: Actor) -> li
     job = await access_job(session, actor, job_id)
     query = select(Photo).where(Photo.job_id == job.id).order_by(Photo.id)
     return list((await session.execute(query)).scalars())
+
+
+def strip_metadata(content: bytes) -> bytes:
+    """The picture alone: orientation applied, then re-encoded with no EXIF (GPS, device, time).
+
+    Customers receive this; the office keeps the original, whose hash is in the audit trail.
+    """
+    with Image.open(io.BytesIO(content)) as img:
+        fmt = img.format or "JPEG"
+        upright = ImageOps.exif_transpose(img)
+        clean = Image.frombytes(upright.mode, upright.size, upright.tobytes())
+    out = io.BytesIO()
+    clean.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+async def photo_content(
+    session: AsyncSession, job_id: int, photo_id: int, *, upload_dir: Path, actor: Actor
+) -> tuple[bytes, str]:
+    """The photo's bytes and type as ``actor`` may receive them."""
+    job = await access_job(session, actor, job_id)
+    photo = await session.get(Photo, photo_id)
+    if photo is None or photo.job_id != job.id:
+        raise Hidden(f"photo {photo_id} not found", code="photo_not_found")
+    content = await anyio.to_thread.run_sync((upload_dir / "photos" / photo.stored_name).read_bytes)
+    if actor.role == "customer":
+        content = await anyio.to_thread.run_sync(strip_metadata, content)
+    return content, photo.content_type

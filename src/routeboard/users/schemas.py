@@ -49,9 +49,3 @@ class UserRead(BaseModel):
     customer_id: int | None
     active: bool
     created_at: datetime
-
-
-class Token(BaseModel):
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth2 scheme name)
-    expires_in: int

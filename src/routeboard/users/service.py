@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routeboard.auth.tokens import hash_password, verify_password
+from routeboard.auth.service import revoke_user_sessions
+from routeboard.auth.tokens import hash_password
 from routeboard.deps import Actor
-from routeboard.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from routeboard.errors import Conflict, InvalidInput, NotFound
 from routeboard.models import Customer, Technician, User
 from routeboard.pagination import PageParams, paginate
 from routeboard.users.schemas import UserCreate, UserUpdate
@@ -50,25 +51,19 @@ async def update_user(
     user = await get_user(session, user_id)
     if data.active is False and user.id == actor.user_id:
         raise Conflict("you cannot deactivate yourself", code="self_deactivation")
+    revoke = False
     if data.password is not None:
         user.password_hash = hash_password(data.password)
-        user.token_version += 1
+        revoke = True
     if data.active is not None and data.active != user.active:
         user.active = data.active
+        revoke = True
+    if revoke:
         user.token_version += 1
+        await revoke_user_sessions(session, user.id, now=actor.at)
     await session.flush()
     return user
 
 
 async def list_users(session: AsyncSession, *, page: PageParams) -> tuple[list[User], int]:
     return await paginate(session, select(User).order_by(User.username), page)
-
-
-async def authenticate(session: AsyncSession, username: str, password: str) -> User:
-    user = (
-        await session.execute(select(User).where(User.username == username.strip().lower()))
-    ).scalar_one_or_none()
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.active:
-        raise NotAuthenticated("wrong username or password", code="invalid_credentials")
-    return user

@@ -1,0 +1,65 @@
+"""Signed, expiring, revocable links that let a customer follow one job without a password."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from routeboard.access import access_job
+from routeboard.auth.tokens import issue_link_token, read_link_token
+from routeboard.config import Settings
+from routeboard.deps import Actor
+from routeboard.errors import Conflict, NotAuthenticated
+from routeboard.metrics.service import auth_event
+from routeboard.models import Job, Technician, TrackingLink
+
+
+async def create_link(
+    session: AsyncSession, job_id: int, *, key: str, settings: Settings, actor: Actor
+) -> tuple[TrackingLink, str]:
+    """A new link for the job's customer; earlier links stay valid until revoked or expired."""
+    job = await access_job(session, actor, job_id)
+    if job.state == "cancelled":
+        raise Conflict("a cancelled job has nothing to track", code="job_closed")
+    assert actor.user_id is not None
+    link = TrackingLink(
+        job_id=job.id,
+        created_by_id=actor.user_id,
+        created_at=actor.at,
+        expires_at=actor.at + timedelta(hours=settings.tracking_link_hours),
+    )
+    session.add(link)
+    await session.flush()
+    token = issue_link_token(key, job_id=job.id, link_id=link.id, expires=link.expires_at)
+    return link, token
+
+
+async def revoke_links(session: AsyncSession, job_id: int, *, actor: Actor) -> int:
+    """Revoke every live link of the job; open tracking streams are cut on their next check."""
+    job = await access_job(session, actor, job_id)
+    result = await session.execute(
+        update(TrackingLink)
+        .where(TrackingLink.job_id == job.id, TrackingLink.revoked_at.is_(None))
+        .values(revoked_at=actor.at)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def job_for_link(session: AsyncSession, token: str, *, key: str, now: datetime) -> Job:
+    """The job a genuine, live, unrevoked link opens; 401 for anything else."""
+    ids = read_link_token(key, token, now=now)
+    link = await session.get(TrackingLink, ids[1]) if ids else None
+    if ids is None or link is None or link.job_id != ids[0] or link.revoked_at is not None:
+        auth_event("tracking_link_refused")
+        raise NotAuthenticated(
+            "this tracking link is invalid, expired or revoked", code="invalid_link"
+        )
+    job = await session.get(Job, link.job_id)
+    assert job is not None
+    return job
+
+
+async def technician_of(session: AsyncSession, job: Job) -> Technician | None:
+    return await session.get(Technician, job.technician_id) if job.technician_id else None

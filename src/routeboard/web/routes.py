@@ -1,0 +1,142 @@
+"""Server-rendered pages and their cookie sign-in.
+
+Pages authenticate with an HttpOnly, SameSite=Lax session cookie. Every state-changing form
+carries a CSRF token: the login form a double-submit token (cookie + field), signed-in pages the
+session's own token, which page scripts send as ``X-CSRF-Token`` on fetches.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from routeboard.access import Authorized
+from routeboard.auth import service
+from routeboard.auth.routes import throttled
+from routeboard.auth.service import LoginRefusal
+from routeboard.deps import SESSION_COOKIE, OptionalActor, SessionDep, SettingsDep, client_of
+from routeboard.errors import Forbidden
+from routeboard.metrics.service import auth_event
+from routeboard.models import AuthSession
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+LOGIN_CSRF_COOKIE = "rb_login_csrf"
+
+
+def _safe_next(target: str) -> str:
+    # Only same-site paths: an open redirect after sign-in is a phishing tool.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _login_page(
+    request: Request, settings: SettingsDep, *, status: int = 200, error: str = "", **extra: str
+) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    context = {
+        "shop_name": settings.shop_name,
+        "login_csrf": token,
+        "error": error,
+        "next": _safe_next(extra.get("next", "/")),
+        "username": extra.get("username", ""),
+    }
+    response = templates.TemplateResponse(request, "login.html", context, status_code=status)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=settings.secure_cookies,
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, settings: SettingsDep, next: str = "/") -> HTMLResponse:
+    return _login_page(request, settings, next=next)
+
+
+@router.post("/login", response_model=None)
+async def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=80)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str, Form(max_length=100)],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not (expected and hmac.compare_digest(expected, csrf_token)):
+        raise Forbidden("the sign-in form expired; reload the page", code="csrf_failed")
+    refused = throttled(request)
+    now = request.app.state.clock()
+    outcome = refused or await service.attempt_login(
+        session, username, password, settings=settings, now=now
+    )
+    if isinstance(outcome, LoginRefusal):
+        return _login_page(
+            request,
+            settings,
+            status=outcome.status,
+            error=outcome.message,
+            username=username,
+            next=next,
+        )
+    addr, agent = client_of(request)
+    hours = settings.web_session_hours
+    _, cookie = await service.open_session(
+        session,
+        outcome,
+        kind="web",
+        lifetime=timedelta(hours=hours),
+        now=now,
+        client_addr=addr,
+        user_agent=agent,
+    )
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout", response_model=None)
+async def logout(session: SessionDep, actor: Authorized) -> Response:
+    """The CSRF token was checked with the session cookie (see ``deps``)."""
+    if actor.session_id:
+        await service.revoke_session(session, actor.session_id, now=actor.at)
+    auth_event("logout")
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/", response_model=None)
+async def home(
+    request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor
+) -> Response:
+    if actor is None or actor.role not in ("admin", "dispatcher", "technician", "customer"):
+        return RedirectResponse("/login", status_code=303)
+    live = await session.get(AuthSession, actor.session_id or "")
+    context = {
+        "shop_name": settings.shop_name,
+        "username": actor.username,
+        "role": actor.role,
+        "csrf_token": live.csrf_token if live else "",
+    }
+    return templates.TemplateResponse(request, "home.html", context)

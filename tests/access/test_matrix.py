@@ -1,0 +1,293 @@
+"""Every endpoint × every kind of caller gets the expected status.
+
+The expectations are written here, independently of ``access.PERMISSIONS``; the first tests make
+sure this table, the matrix and the OpenAPI schema list the same routes, so a new route without a
+row fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from routeboard.access import PERMISSIONS
+from routeboard.app import route_keys
+from tests.conftest import PASSWORD, Env
+from tests.flows import QUOTE, START, create_job, image_bytes, job_body, photo, to_state
+
+pytestmark = pytest.mark.anyio
+
+CALLERS = [
+    "admin", "dispatcher", "tech1", "tech2", "customer", "customer2",
+    "device", "integration", "anonymous",
+]  # fmt: skip
+Request = tuple[str, str, dict[str, Any]]
+Setup = Callable[[Env], Awaitable[Request]]
+
+
+@dataclass(frozen=True)
+class Case:
+    setup: Setup
+    expect: dict[str, int]
+
+
+def table(ok: int, **overrides: int) -> dict[str, int]:
+    base = dict.fromkeys(CALLERS, 403) | {"anonymous": 401}
+    return base | overrides | {k: ok for k, v in overrides.items() if v == -1}
+
+
+def staff(ok: int) -> dict[str, int]:
+    return table(ok, admin=ok, dispatcher=ok)
+
+
+def admin_only(ok: int) -> dict[str, int]:
+    return table(ok, admin=ok)
+
+
+def people(ok: int) -> dict[str, int]:
+    return table(ok, admin=ok, dispatcher=ok, tech1=ok, tech2=ok, customer=ok, customer2=ok)
+
+
+def on_job(ok: int) -> dict[str, int]:
+    """Office and the job's own technician and customer; others get 404 as if it did not exist."""
+    return table(ok, admin=ok, dispatcher=ok, tech1=ok, tech2=404, customer=ok, customer2=404)
+
+
+def field_job(ok: int) -> dict[str, int]:
+    """Office and the assigned technician; another technician is refused by the named rule."""
+    return table(ok, admin=ok, dispatcher=ok, tech1=ok, tech2=409)
+
+
+def public(ok: int) -> dict[str, int]:
+    return dict.fromkeys(CALLERS, ok)
+
+
+def fixed(method: str, url: str, **kwargs: Any) -> Setup:
+    async def setup(env: Env) -> Request:
+        return method, url, kwargs
+
+    return setup
+
+
+async def _job(env: Env, state: str) -> int:
+    return await to_state(env, state)
+
+
+def on(state: str, method: str, suffix: str = "", **kwargs: Any) -> Setup:
+    async def setup(env: Env) -> Request:
+        jid = await _job(env, state)
+        return method, f"/api/v1/jobs/{jid}{suffix}", kwargs
+
+    return setup
+
+
+def _with_job(state: str, build: Callable[[Env, int], Awaitable[Request]]) -> Setup:
+    async def setup(env: Env) -> Request:
+        return await build(env, await _job(env, state))
+
+    return setup
+
+
+async def _refresh(env: Env) -> Request:
+    r = await env.client.post(
+        "/api/v1/auth/token", data={"username": "dispatcher", "password": PASSWORD}
+    )
+    return "POST", "/api/v1/auth/refresh", {"json": {"refresh_token": r.json()["refresh_token"]}}
+
+
+async def _schedule(env: Env) -> Request:
+    jid = await to_state(env, "quoted")
+    body = {"technician_id": env.cast.tech1_id, "start": START.isoformat()}
+    return "POST", f"/api/v1/jobs/{jid}/schedule", {"json": body}
+
+
+async def _approve(env: Env) -> Request:
+    jid = (await create_job(env))["id"]
+    await env.client.put(f"/api/v1/jobs/{jid}/quote", json=QUOTE, headers=env.h("dispatcher"))
+    return "POST", f"/api/v1/jobs/{jid}/quote/approve", {}
+
+
+async def _photo_content(env: Env, jid: int) -> Request:
+    pid = (await photo(env, jid, "before")).json()["id"]
+    return "GET", f"/api/v1/jobs/{jid}/photos/{pid}/content", {}
+
+
+async def _track(env: Env) -> Request:
+    jid = await to_state(env, "scheduled")
+    r = await env.client.post(f"/api/v1/jobs/{jid}/tracking-link", headers=env.h("dispatcher"))
+    return "GET", f"/api/v1/track/{r.json()['token']}", {}
+
+
+async def _web_login(env: Env) -> Request:
+    page = await env.client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    form = {"username": "dispatcher", "password": PASSWORD, "csrf_token": token.group(1)}
+    return "POST", "/login", {"data": form}
+
+
+USER = {"username": "new.person", "password": "long-enough", "role": "dispatcher"}
+TECH = {
+    "name": "New Tech", "phone": "+1 214 555 0177", "email": "new@example.com",
+    "home_base": {"address": "Plano", "lat": 33.0, "lon": -96.7},
+}  # fmt: skip
+SIG = {
+    "signer_name": "Alice",
+    "image_base64": __import__("base64").b64encode(image_bytes("PNG")).decode(),
+}
+PHOTO = {"files": {"file": ("p.jpg", image_bytes(), "image/jpeg")}, "data": {"kind": "before"}}
+
+
+def _ids(kind: str) -> Callable[[Env], int]:
+    return {
+        "tech1": lambda env: env.cast.tech1_id,
+        "tech2": lambda env: env.cast.tech2_id,
+        "customer": lambda env: env.cast.customer_id,
+        "user": lambda env: env.cast.user_ids["customer2"],
+    }[kind]
+
+
+def by_id(method: str, template: str, kind: str, **kwargs: Any) -> Setup:
+    async def setup(env: Env) -> Request:
+        return method, template.format(_ids(kind)(env)), kwargs
+
+    return setup
+
+
+async def _key_id(env: Env) -> Request:
+    rows = await env.sql("SELECT id FROM api_keys WHERE scope = 'integration'")
+    return "DELETE", f"/api/v1/api-keys/{rows[0][0]}", {}
+
+
+CASES: dict[str, Case] = {
+    "GET /healthz": Case(fixed("GET", "/healthz"), public(200)),
+    "GET /readyz": Case(fixed("GET", "/readyz"), public(200)),
+    "GET /metrics": Case(fixed("GET", "/metrics"), table(200, admin=200, integration=200)),
+    "POST /api/v1/auth/token": Case(
+        fixed("POST", "/api/v1/auth/token", data={"username": "dispatcher", "password": PASSWORD}),
+        public(200),
+    ),
+    "POST /api/v1/auth/refresh": Case(_refresh, public(200)),
+    "POST /api/v1/auth/logout": Case(fixed("POST", "/api/v1/auth/logout"), people(204)),
+    "GET /api/v1/me": Case(fixed("GET", "/api/v1/me"), people(200)),
+    "POST /api/v1/users": Case(fixed("POST", "/api/v1/users", json=USER), admin_only(201)),
+    "GET /api/v1/users": Case(fixed("GET", "/api/v1/users"), admin_only(200)),
+    "GET /api/v1/users/{user_id}": Case(by_id("GET", "/api/v1/users/{}", "user"), admin_only(200)),
+    "PATCH /api/v1/users/{user_id}": Case(
+        by_id("PATCH", "/api/v1/users/{}", "user", json={"active": True}), admin_only(200)
+    ),
+    "DELETE /api/v1/users/{user_id}": Case(
+        by_id("DELETE", "/api/v1/users/{}", "user"), admin_only(200)
+    ),
+    "POST /api/v1/api-keys": Case(
+        fixed("POST", "/api/v1/api-keys", json={"name": "k", "scope": "integration"}),
+        admin_only(201),
+    ),
+    "GET /api/v1/api-keys": Case(fixed("GET", "/api/v1/api-keys"), admin_only(200)),
+    # Revoking the integration key first makes that caller's own request a 401.
+    "DELETE /api/v1/api-keys/{key_id}": Case(_key_id, admin_only(200) | {"integration": 403}),
+    "POST /api/v1/technicians": Case(fixed("POST", "/api/v1/technicians", json=TECH), staff(201)),
+    "GET /api/v1/technicians": Case(fixed("GET", "/api/v1/technicians"), staff(200)),
+    "GET /api/v1/technicians/{technician_id}": Case(
+        by_id("GET", "/api/v1/technicians/{}", "tech1"),
+        table(200, admin=200, dispatcher=200, tech1=200, tech2=404),
+    ),
+    "PATCH /api/v1/technicians/{technician_id}": Case(
+        by_id("PATCH", "/api/v1/technicians/{}", "tech2", json={"phone": "+1 214 555 0100"}),
+        staff(200),
+    ),
+    "DELETE /api/v1/technicians/{technician_id}": Case(
+        by_id("DELETE", "/api/v1/technicians/{}", "tech2"), staff(200)
+    ),
+    "POST /api/v1/customers": Case(
+        fixed("POST", "/api/v1/customers", json={"name": "N", "email": "n@example.com"}), staff(201)
+    ),
+    "GET /api/v1/customers": Case(fixed("GET", "/api/v1/customers"), staff(200)),
+    "GET /api/v1/customers/{customer_id}": Case(
+        by_id("GET", "/api/v1/customers/{}", "customer"),
+        table(200, admin=200, dispatcher=200, customer=200, customer2=404),
+    ),
+    "PATCH /api/v1/customers/{customer_id}": Case(
+        by_id("PATCH", "/api/v1/customers/{}", "customer", json={"sms_consent": False}), staff(200)
+    ),
+    "DELETE /api/v1/customers/{customer_id}": Case(
+        by_id("DELETE", "/api/v1/customers/{}", "customer"), staff(200)
+    ),
+    "POST /api/v1/jobs": Case(_with_job("quoted", lambda env, _: _post_job(env)), staff(201)),
+    "GET /api/v1/jobs": Case(_with_job("scheduled", lambda env, _: _list_jobs()), people(200)),
+    "GET /api/v1/jobs/{job_id}": Case(on("scheduled", "GET"), on_job(200)),
+    "PATCH /api/v1/jobs/{job_id}": Case(on("scheduled", "PATCH", json={"notes": "n"}), staff(200)),
+    "DELETE /api/v1/jobs/{job_id}": Case(on("scheduled", "DELETE"), staff(200)),
+    "POST /api/v1/jobs/{job_id}/schedule": Case(_schedule, staff(200)),
+    "POST /api/v1/jobs/{job_id}/transitions": Case(
+        on("scheduled", "POST", "/transitions", json={"action": "start_travel"}), field_job(200)
+    ),
+    "GET /api/v1/jobs/{job_id}/quote": Case(on("scheduled", "GET", "/quote"), on_job(200)),
+    "PUT /api/v1/jobs/{job_id}/quote": Case(on("quoted", "PUT", "/quote", json=QUOTE), staff(200)),
+    "POST /api/v1/jobs/{job_id}/quote/approve": Case(_approve, staff(200)),
+    "POST /api/v1/jobs/{job_id}/photos": Case(
+        on("in_progress", "POST", "/photos", **PHOTO), field_job(201)
+    ),
+    "GET /api/v1/jobs/{job_id}/photos": Case(on("in_progress", "GET", "/photos"), on_job(200)),
+    "GET /api/v1/jobs/{job_id}/photos/{photo_id}/content": Case(
+        _with_job("in_progress", _photo_content), on_job(200)
+    ),
+    "POST /api/v1/jobs/{job_id}/signature": Case(
+        on("in_progress", "POST", "/signature", json=SIG), field_job(201)
+    ),
+    "GET /api/v1/jobs/{job_id}/invoice": Case(on("completed", "GET", "/invoice"), on_job(200)),
+    "GET /api/v1/jobs/{job_id}/audit": Case(on("scheduled", "GET", "/audit"), staff(200)),
+    "POST /api/v1/jobs/{job_id}/tracking-link": Case(
+        on("scheduled", "POST", "/tracking-link"), staff(201)
+    ),
+    "DELETE /api/v1/jobs/{job_id}/tracking-link": Case(
+        on("scheduled", "DELETE", "/tracking-link"), staff(200)
+    ),
+    "GET /api/v1/track/{token}": Case(_track, public(200)),
+    "GET /login": Case(fixed("GET", "/login"), public(200)),
+    "POST /login": Case(_web_login, public(303)),
+    "POST /logout": Case(fixed("POST", "/logout"), people(303)),
+    "GET /": Case(
+        fixed("GET", "/"), people(200) | {"device": 303, "integration": 303, "anonymous": 303}
+    ),
+}
+
+
+async def _list_jobs() -> Request:
+    return "GET", "/api/v1/jobs", {}
+
+
+async def _post_job(env: Env) -> Request:
+    return "POST", "/api/v1/jobs", {"json": job_body(env.cast.customer_id)}
+
+
+async def test_the_table_the_matrix_and_the_application_list_the_same_routes(env: Env) -> None:
+    served = route_keys(env.app)
+    assert set(CASES) == served, "add a row to CASES and to access.PERMISSIONS for each new route"
+    assert set(PERMISSIONS) == served
+
+
+async def test_every_operation_in_the_openapi_schema_has_a_row(env: Env) -> None:
+    schema = (await env.client.get("/openapi.json")).json()
+    documented = {f"{m.upper()} {path}" for path, ops in schema["paths"].items() for m in ops}
+    assert documented <= set(CASES)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("route", list(CASES))
+async def test_matrix(env: Env, route: str, caller: str) -> None:
+    case = CASES[route]
+    method, url, kwargs = await case.setup(env)
+    r = await env.client.request(
+        method, url, headers=env.h(caller), follow_redirects=False, **kwargs
+    )
+    assert r.status_code == case.expect[caller], (
+        f"{route} as {caller}: {r.status_code} {r.text[:300]}"
+    )
+    if r.status_code >= 400 and r.headers.get("content-type") == "application/json":
+        body = r.json()
+        assert set(body) == {"error", "message", "details"}
