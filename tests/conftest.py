@@ -140,6 +140,7 @@ class Env:
     cast: Cast
     settings: Settings
     app: FastAPI
+    slots_taken: int = 0
 
     def h(self, role: str) -> dict[str, str]:
         return self.cast.headers[role]
@@ -172,7 +173,7 @@ async def _seed_cast(engine: AsyncEngine, key: str) -> Cast:
             name="Dana Whitfield",
             phone="+1 214 555 0102",
             email="dana@example.com",
-            skills=["chip_repair", "side_back_glass"],
+            skills=["windshield_replacement", "chip_repair", "side_back_glass"],
             home_address="Plano shop",
             home_lat=33.0198,
             home_lon=-96.6989,

@@ -80,13 +80,18 @@ async def approve(env: Env, job_id: int) -> None:
 
 
 async def schedule(
-    env: Env, job_id: int, technician_id: int | None = None, start: datetime = START
+    env: Env,
+    job_id: int,
+    technician_id: int | None = None,
+    start: datetime = START,
+    override_reason: str | None = None,
 ) -> dict[str, Any]:
     tech = technician_id or env.cast.tech1_id
+    body: dict[str, Any] = {"technician_id": tech, "start": start.isoformat()}
+    if override_reason:
+        body["override_reason"] = override_reason
     r = await env.client.post(
-        f"/api/v1/jobs/{job_id}/schedule",
-        json={"technician_id": tech, "start": start.isoformat()},
-        headers=env.h("dispatcher"),
+        f"/api/v1/jobs/{job_id}/schedule", json=body, headers=env.h("dispatcher")
     )
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -116,10 +121,24 @@ async def sign(env: Env, job_id: int, role: str = "tech1") -> Any:
     )
 
 
-async def to_state(env: Env, state: str, *, approved: bool = True, start: datetime = START) -> int:
+def next_slot(env: Env) -> datetime:
+    """A free, reachable start for the next test job on tech1's days: 09:00, 11:00, 13:00 and
+    15:00 in Dallas, Tuesday to Friday, then the next week. All test jobs share one site, so
+    back-to-back jobs need no drive and the first is 20 minutes from the shop."""
+    k = env.slots_taken
+    env.slots_taken += 1
+    day, hour = divmod(k, 4)
+    weeks, weekday = divmod(day, 4)
+    return START + timedelta(days=weekday + 7 * weeks, hours=2 * hour)
+
+
+async def to_state(
+    env: Env, state: str, *, approved: bool = True, start: datetime | None = None
+) -> int:
     """A job driven through the real API into ``state``; returns its id.
 
-    A ``quoted`` job gets an approved quote unless ``approved`` is false.
+    A ``quoted`` job gets an approved quote unless ``approved`` is false. A scheduled (or later)
+    job takes ``start`` or the next free test slot.
     """
     job = await create_job(env)
     jid = int(job["id"])
@@ -132,7 +151,7 @@ async def to_state(env: Env, state: str, *, approved: bool = True, start: dateti
         assert r.status_code == 200, r.text
         return jid
     await approve(env, jid)
-    await schedule(env, jid, start=start)
+    await schedule(env, jid, start=start or next_slot(env))
     steps = ["scheduled", "en_route", "in_progress", "completed", "invoiced"]
     for step in steps[1 : steps.index(state) + 1]:
         if step == "en_route":

@@ -93,6 +93,14 @@ PERMISSIONS: dict[str, Rule] = {
     "GET /api/v1/jobs/{job_id}/audit": _rule(STAFF),
     "POST /api/v1/jobs/{job_id}/tracking-link": _rule(STAFF),
     "DELETE /api/v1/jobs/{job_id}/tracking-link": _rule(STAFF, note="revokes every link"),
+    "GET /api/v1/schedule": _rule(FIELD, {"technician": "own day"}),
+    "POST /api/v1/schedule/check": _rule(STAFF, note="dry run of scheduling"),
+    "POST /api/v1/schedule/recommend": _rule(STAFF),
+    "GET /api/v1/schedule/slots": _rule(
+        frozenset({"admin", "dispatcher", "integration"}), note="for online booking"
+    ),
+    "POST /api/v1/schedule/optimize": _rule(STAFF, note="proposal only"),
+    "POST /api/v1/schedule/optimize/apply": _rule(STAFF, note="re-checked and audited"),
     "GET /api/v1/track/{token}": Rule(public=True, note="the signed link is the credential"),
     "GET /login": Rule(public=True, note="page"),
     "POST /login": Rule(public=True, note="page form; CSRF token required"),

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
@@ -31,9 +32,12 @@ from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
 from routeboard.photos.routes import router as photos_router
 from routeboard.quotes.routes import router as quotes_router
+from routeboard.schedule.routes import router as schedule_router
+from routeboard.schedule.service import Planner
 from routeboard.security import BodyLimit, SecurityHeaders
 from routeboard.technicians.routes import router as technicians_router
 from routeboard.tracking.routes import router as tracking_router
+from routeboard.travel.service import make_travel
 from routeboard.users.routes import router as users_router
 from routeboard.web.routes import router as web_router
 
@@ -52,6 +56,7 @@ ROUTERS = (
     photos_router,
     invoices_router,
     audit_router,
+    schedule_router,
     tracking_router,
     web_router,
 )
@@ -79,9 +84,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     settings = settings or Settings()
     engine = make_engine(settings.effective_database_url)
 
+    http = httpx.AsyncClient(headers={"User-Agent": f"Routeboard/{__version__}"})
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await http.aclose()
         await engine.dispose()
 
     app = FastAPI(
@@ -96,6 +104,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.broadcaster = InProcessBroadcaster()
     app.state.signing_key = settings.signing_key()
     app.state.clock = clock
+    app.state.http = http
+    app.state.planner = Planner(travel=make_travel(settings, http, clock), tz=settings.tz)
     app.state.login_window = SlidingWindow(settings.login_attempts_per_minute, 60)
     install_handlers(app)
     for router in ROUTERS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -48,6 +49,21 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Photo size cap")
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL in links")
     shop_name: str = Field(default="Routeboard Auto Glass", description="Shown on documents")
+
+    travel_provider: Literal["estimate", "osrm", "google"] = Field(
+        default="estimate", description="Travel times: offline estimate, an OSRM server, or Google"
+    )
+    osrm_url: str = Field(default="http://127.0.0.1:5000", description="OSRM server base URL")
+    google_maps_api_key: str | None = Field(default=None, description="Distance Matrix API key")
+    google_maps_url: str = Field(
+        default="https://maps.googleapis.com", description="Google Maps API base URL"
+    )
+    travel_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="After this, travel falls back to the estimate"
+    )
+    travel_cache_seconds: int = Field(
+        default=900, ge=0, description="How long a travel time is kept"
+    )
 
     @cached_property
     def tz(self) -> ZoneInfo:

@@ -24,6 +24,7 @@ from routeboard.config import Settings
 from routeboard.errors import Forbidden, NotAuthenticated
 from routeboard.events.service import Broadcaster, discard_pending, take_committed
 from routeboard.models import AuthSession, User
+from routeboard.schedule.service import Planner
 
 ROLES = ("admin", "dispatcher", "technician", "customer", "device", "integration")
 SESSION_COOKIE = "rb_session"
@@ -53,7 +54,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await broadcaster.publish(events)
 
 
+def get_planner(request: Request) -> Planner:
+    planner: Planner = request.app.state.planner
+    return planner
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+PlannerDep = Annotated[Planner, Depends(get_planner)]
 # scope="function": the commit happens before the response, so a failed commit is a 500,
 # not a 200 for data that was never stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -109,9 +110,14 @@ class Job(Base):
     technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"), index=True)
     scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     scheduled_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    en_route_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     labor_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     labor_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # Pinned jobs keep their time when a day is optimised.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set when a dispatcher forced an infeasible placement; shown on the board.
+    override_reason: Mapped[str | None] = mapped_column(Text)
     # Head of the audit chain: deleting the newest entries is detectable against these.
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
     audit_head: Mapped[str] = mapped_column(String(64), default="0" * 64)

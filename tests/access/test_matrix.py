@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -163,6 +164,39 @@ async def _key_id(env: Env) -> Request:
     return "DELETE", f"/api/v1/api-keys/{rows[0][0]}", {}
 
 
+async def _day() -> Request:
+    return "GET", "/api/v1/schedule", {"params": {"date": "2026-12-01"}}
+
+
+async def _check(env: Env, jid: int) -> Request:
+    body = {"job_id": jid, "technician_id": env.cast.tech1_id, "start": START.isoformat()}
+    return "POST", "/api/v1/schedule/check", {"json": body}
+
+
+async def _recommend(env: Env, jid: int) -> Request:
+    body = {"job_id": jid, "date_from": "2026-12-01", "date_to": "2026-12-01"}
+    return "POST", "/api/v1/schedule/recommend", {"json": body}
+
+
+async def _optimize(env: Env, jid: int) -> Request:
+    body = {"technician_ids": [env.cast.tech1_id], "date": "2026-12-01"}
+    return "POST", "/api/v1/schedule/optimize", {"json": body}
+
+
+async def _apply(env: Env, jid: int) -> Request:
+    later = START + timedelta(hours=4)
+    move = {
+        "job_id": jid, "technician_id": env.cast.tech1_id, "start": later.isoformat(),
+        "end": (later + timedelta(minutes=90)).isoformat(), "previous_start": START.isoformat(),
+    }  # fmt: skip
+    return "POST", "/api/v1/schedule/optimize/apply", {"json": {"moves": [move]}}
+
+
+SLOT_QUERY = {
+    "lat": 33.1, "lon": -96.8, "service_type": "chip_repair", "duration_minutes": 30,
+    "date_from": "2026-12-01", "date_to": "2026-12-01",
+}  # fmt: skip
+
 CASES: dict[str, Case] = {
     "GET /healthz": Case(fixed("GET", "/healthz"), public(200)),
     "GET /readyz": Case(fixed("GET", "/readyz"), public(200)),
@@ -247,6 +281,29 @@ CASES: dict[str, Case] = {
     "DELETE /api/v1/jobs/{job_id}/tracking-link": Case(
         on("scheduled", "DELETE", "/tracking-link"), staff(200)
     ),
+    "GET /api/v1/schedule": Case(
+        _with_job("scheduled", lambda env, _: _day()),
+        table(200, admin=200, dispatcher=200, tech1=200, tech2=200),
+    ),
+    "POST /api/v1/schedule/check": Case(_with_job("quoted", _check), staff(200)),
+    "POST /api/v1/schedule/recommend": Case(_with_job("quoted", _recommend), staff(200)),
+    "GET /api/v1/schedule/slots": Case(
+        fixed(
+            "GET",
+            "/api/v1/schedule/slots",
+            params={
+                "lat": 33.1,
+                "lon": -96.8,
+                "service_type": "chip_repair",
+                "duration_minutes": 30,
+                "date_from": "2026-12-01",
+                "date_to": "2026-12-01",
+            },
+        ),
+        table(200, admin=200, dispatcher=200, integration=200),
+    ),
+    "POST /api/v1/schedule/optimize": Case(_with_job("scheduled", _optimize), staff(200)),
+    "POST /api/v1/schedule/optimize/apply": Case(_with_job("scheduled", _apply), staff(200)),
     "GET /api/v1/track/{token}": Case(_track, public(200)),
     "GET /login": Case(fixed("GET", "/login"), public(200)),
     "POST /login": Case(_web_login, public(303)),

@@ -151,7 +151,9 @@ async def test_a_completed_job_cannot_be_edited(env: Env) -> None:
 async def test_listing_filters_by_business_day_state_and_technician_with_pages(env: Env) -> None:
     # 23:30 in Dallas on 1 December is 05:30 UTC on 2 December: it belongs to the 1st.
     late = await to_state(env, "quoted")
-    await schedule(env, late, start=datetime(2026, 12, 2, 5, 30, tzinfo=UTC))
+    await schedule(
+        env, late, start=datetime(2026, 12, 2, 5, 30, tzinfo=UTC), override_reason="late call-out"
+    )
     morning = await to_state(env, "scheduled")
     other = await to_state(env, "quoted")
     await schedule(env, other, env.cast.tech2_id, datetime(2026, 12, 2, 15, 0, tzinfo=UTC))

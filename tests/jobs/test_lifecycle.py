@@ -64,7 +64,7 @@ async def perform(env: Env, job_id: int, action: str) -> Any:
     if action == "schedule":
         return await env.client.post(
             f"/api/v1/jobs/{job_id}/schedule",
-            json={"technician_id": env.cast.tech2_id, "start": START.replace(hour=20).isoformat()},
+            json={"technician_id": env.cast.tech1_id, "start": START.replace(hour=20).isoformat()},
             headers=env.h("dispatcher"),
         )
     reason = "customer rescheduled with another shop" if action == "cancel" else None

@@ -211,7 +211,7 @@ async def test_effects_outbox_labour_clock_and_invoice(env: Env) -> None:
     ).json()
     assert invoice["number"] == "INV-2026-000001"
     assert invoice["status"] == "issued"
-    second = await to_state(env, "invoiced")
+    second = await to_state(env, "invoiced", start=START + timedelta(hours=3))
     invoice2 = (
         await env.client.get(f"/api/v1/jobs/{second}/invoice", headers=env.h("dispatcher"))
     ).json()

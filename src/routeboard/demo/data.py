@@ -453,7 +453,7 @@ JOBS: Final[tuple[JobSeed, ...]] = (
             _line("calibration", "KAFAS camera static calibration", 34_900),
         ),
         technician="priya",
-        start=time(8, 30),
+        start=time(8, 45),
         insurance=Insurance(
             carrier="Farmers",
             claim_number="3017428855-1",

@@ -40,7 +40,9 @@ from routeboard.migrate import upgrade
 from routeboard.photos.service import add_photo, add_signature
 from routeboard.quotes.schemas import QuotePut
 from routeboard.quotes.service import approve_quote, put_quote
+from routeboard.schedule.service import Planner
 from routeboard.technicians.service import create_technician
+from routeboard.travel.service import EstimateProvider
 from routeboard.users.schemas import UserCreate
 from routeboard.users.service import create_user
 
@@ -274,6 +276,8 @@ class _Seeder:
     """Carries who is who (actors, ids) while the plan's steps run in one transaction."""
 
     def __init__(self, session: AsyncSession, settings: Settings, day: date) -> None:
+        # The demo always books with the offline estimate: seeding must never wait on a network.
+        self.planner = Planner(EstimateProvider(settings.tz), settings.tz)
         self.session = session
         self.settings = settings
         self.day = day
@@ -398,7 +402,9 @@ class _Seeder:
                     technician_id=self.technicians[job.technician].technician_id,
                     start=local(self.day, job.start, self.settings.tz),
                 )
-                await schedule_job(session, self.jobs[i], slot, actor=dispatcher)
+                await schedule_job(
+                    session, self.jobs[i], slot, actor=dispatcher, planner=self.planner
+                )
             case "cancel":
                 await self._move(i, "cancel", dispatcher, reason=job.cancel_reason)
             case "start_travel":

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from routeboard.access import Authorized, access_job
-from routeboard.deps import SessionDep, SettingsDep
+from routeboard.deps import PlannerDep, SessionDep, SettingsDep
 from routeboard.jobs import service
 from routeboard.jobs.schemas import (
     JobCreate,
@@ -69,9 +69,9 @@ async def read_job(
 
 @router.patch("/{job_id}", response_model=JobRead)
 async def update_job(
-    job_id: int, body: JobUpdate, session: SessionDep, actor: Authorized
+    job_id: int, body: JobUpdate, session: SessionDep, planner: PlannerDep, actor: Authorized
 ) -> JobRead:
-    job = await service.update_job(session, job_id, body, actor=actor)
+    job = await service.update_job(session, job_id, body, actor=actor, planner=planner)
     return await service.field_view(session, actor, job)
 
 
@@ -90,9 +90,9 @@ async def cancel_job(
 
 @router.post("/{job_id}/schedule", response_model=JobRead)
 async def schedule_job(
-    job_id: int, body: ScheduleRequest, session: SessionDep, actor: Authorized
+    job_id: int, body: ScheduleRequest, session: SessionDep, planner: PlannerDep, actor: Authorized
 ) -> JobRead:
-    job = await service.schedule_job(session, job_id, body, actor=actor)
+    job = await service.schedule_job(session, job_id, body, actor=actor, planner=planner)
     return await service.field_view(session, actor, job)
 
 

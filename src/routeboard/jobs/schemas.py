@@ -91,6 +91,7 @@ class JobCreate(Strict):
 
 
 class JobUpdate(Strict):
+    pinned: bool | None = None
     service_type: ServiceType | None = None
     site: Site | None = None
     duration_minutes: int | None = Field(default=None, ge=10, le=12 * 60)
@@ -103,6 +104,11 @@ class JobUpdate(Strict):
 class ScheduleRequest(Strict):
     technician_id: int | None
     start: Instant
+    override_reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Force a placement with travel, hours, window or skill conflicts; audited",
+    )
 
 
 TransitionAction = Literal[
@@ -148,6 +154,8 @@ class JobRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     customer: CustomerContact | None = None
+    pinned: bool = False
+    override_reason: str | None = None
 
     @classmethod
     def of(cls, job: Job, contact: Customer | None = None) -> JobRead:
@@ -188,6 +196,8 @@ class JobRead(BaseModel):
             labor_ended_at=job.labor_ended_at,
             labor_minutes=labor,
             cancel_reason=job.cancel_reason,
+            pinned=job.pinned,
+            override_reason=job.override_reason,
             created_at=job.created_at,
             updated_at=job.updated_at,
             customer=CustomerContact(

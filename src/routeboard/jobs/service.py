@@ -7,6 +7,7 @@ event in the caller's transaction. The state rules themselves live in ``states.p
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,9 @@ from routeboard.jobs.states import (
 from routeboard.models import Customer, Job, Photo, Quote, Signature, Technician, Vehicle
 from routeboard.notify.service import queue_message
 from routeboard.pagination import PageParams, paginate
+from routeboard.schedule.feasibility import Conflict as Clash
+from routeboard.schedule.schemas import Move
+from routeboard.schedule.service import Planner, day_conflicts, local_day, placement_conflicts
 
 JobView = JobRead | JobCustomerView
 
@@ -149,7 +153,9 @@ async def _overlaps(
     return tuple((await session.execute(query.order_by(Job.scheduled_start))).scalars())
 
 
-async def update_job(session: AsyncSession, job_id: int, data: JobUpdate, *, actor: Actor) -> Job:
+async def update_job(
+    session: AsyncSession, job_id: int, data: JobUpdate, *, actor: Actor, planner: Planner
+) -> Job:
     """Edit a job's details; closed jobs are evidence and cannot be edited."""
     job = await load_job_for_action(session, actor, job_id)
     if job.state in (State.COMPLETED, State.INVOICED, State.CANCELLED):
@@ -176,15 +182,27 @@ async def update_job(session: AsyncSession, job_id: int, data: JobUpdate, *, act
         job.notes = data.notes
     if data.vehicle is not None:
         job.vehicle_id = (await _vehicle_for(session, job.customer_id, data)).id
+    if data.pinned is not None:
+        job.pinned = data.pinned
     if data.duration_minutes is not None:
         job.duration_minutes = data.duration_minutes
         if job.scheduled_start is not None and job.technician_id is not None:
+            # A longer job can run into the next one or past the day: re-check, report, refuse.
+            tech = await session.get(Technician, job.technician_id)
+            assert tech is not None
             end = job.scheduled_start + timedelta(minutes=data.duration_minutes)
             clash = await _overlaps(session, job, job.technician_id, job.scheduled_start, end)
-            if clash:
-                raise _refusal(
-                    Refused("schedule_overlap", f"the longer job overlaps job(s) {clash}")
+            _, conflicts = await placement_conflicts(
+                session, job, tech, job.scheduled_start, planner=planner
+            )
+            worse = [c for c in conflicts if c.kind != "outside_window"]
+            if clash or worse:
+                guard = "schedule_overlap" if clash else "schedule_infeasible"
+                refusal = _refusal(
+                    Refused(guard, f"a {data.duration_minutes}-minute job no longer fits")
                 )
+                refusal.details = conflict_details(guard, conflicts)
+                raise refusal
             job.scheduled_end = end
     job.updated_at = actor.at
     await session.flush()
@@ -252,10 +270,24 @@ async def _guard_context(
     )
 
 
+def conflict_details(guard: str, conflicts: list[Clash]) -> dict[str, object]:
+    return {"guard": guard, "conflicts": [asdict(c) for c in conflicts]}
+
+
 async def schedule_job(
-    session: AsyncSession, job_id: int, data: ScheduleRequest, *, actor: Actor
+    session: AsyncSession,
+    job_id: int,
+    data: ScheduleRequest,
+    *,
+    actor: Actor,
+    planner: Planner,
 ) -> Job:
-    """Put a quoted job on a technician's day, or move a scheduled one (reschedule)."""
+    """Put a quoted job on a technician's day, or move a scheduled one (reschedule).
+
+    The placement must be physically possible (travel, hours, window, skills); a dispatcher may
+    force an impossible one with ``override_reason``, and the override and its conflicts are
+    audited.
+    """
     job = await load_job_for_action(session, actor, job_id)
     action = Action.RESCHEDULE if job.state == State.SCHEDULED else Action.SCHEDULE
     technician = None
@@ -269,14 +301,30 @@ async def schedule_job(
     start = data.start
     end = start + timedelta(minutes=job.duration_minutes)
     ok = technician is not None and technician.active
-    overlaps = await _overlaps(session, job, technician.id, start, end) if technician and ok else ()
+    overlaps: tuple[int, ...] = ()
+    conflicts: list[Clash] = []
+    if technician is not None and ok:
+        overlaps = await _overlaps(session, job, technician.id, start, end)
+        _, conflicts = await placement_conflicts(session, job, technician, start, planner=planner)
+    override = (data.override_reason or "").strip() or None
+    forced = bool(override and (overlaps or conflicts))
     ctx = await _guard_context(session, job, actor)
     ctx = GuardContext(
-        **{**ctx.__dict__, "target_technician_ok": ok, "overlapping_job_ids": overlaps}
+        **{
+            **ctx.__dict__,
+            "target_technician_ok": ok,
+            "overlapping_job_ids": () if override else overlaps,
+            "infeasible": () if override else tuple(c.kind for c in conflicts),
+        }
     )
     try:
         target = decide(State(job.state), action, ctx)
-    except (Refused, RoleRefused) as exc:
+    except Refused as exc:
+        refusal = _refusal(exc)
+        if exc.guard in ("schedule_overlap", "schedule_infeasible"):
+            refusal.details = conflict_details(exc.guard, conflicts)
+        raise refusal from exc
+    except RoleRefused as exc:
         raise _refusal(exc) from exc
     assert technician is not None
     previous = job.technician_id
@@ -284,6 +332,7 @@ async def schedule_job(
     job.state = target.value
     job.technician_id = technician.id
     job.scheduled_start, job.scheduled_end = start, end
+    job.override_reason = override if forced else None
     job.updated_at = actor.at
     await session.flush()
     await append_audit(
@@ -293,11 +342,13 @@ async def schedule_job(
         action=f"job.{action.value}",
         from_state=from_state,
         to_state=job.state,
+        reason=override if forced else None,
         data={
             "technician_id": technician.id,
             "previous_technician_id": previous,
             "start": start.isoformat(),
             "end": end.isoformat(),
+            **({"override": True, "conflicts": [asdict(c) for c in conflicts]} if forced else {}),
         },
     )
     await record_event(
@@ -347,6 +398,7 @@ async def _unschedule(session: AsyncSession, job: Job, actor: Actor, before: Sta
 
 
 async def _start_travel(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
+    job.en_route_at = actor.at
     tech = await session.get(Technician, job.technician_id) if job.technician_id else None
     await queue_message(
         session,
@@ -430,3 +482,86 @@ async def transition_job(
         at=actor.at,
     )
     return job
+
+
+async def apply_moves(
+    session: AsyncSession, moves: list[Move], *, actor: Actor, planner: Planner
+) -> list[Move]:
+    """Move scheduled, unpinned jobs to new times on the same technician's day, all or nothing.
+
+    The resulting days are re-checked from scratch; a move that would create a conflict refuses
+    the whole set. Each move is audited as a reschedule and the customer is told.
+    """
+    touched: dict[tuple[int, date], Technician] = {}
+    moved: list[tuple[Job, datetime, datetime]] = []
+    for move in moves:
+        job = await load_job_for_action(session, actor, move.job_id)
+        if job.state != State.SCHEDULED or job.pinned:
+            raise Conflict(
+                f"job {job.id} is {'pinned' if job.pinned else job.state} and keeps its time",
+                code="job_pinned",
+            )
+        if job.technician_id != move.technician_id:
+            raise Conflict(f"job {job.id} belongs to another technician", code="wrong_technician")
+        assert job.scheduled_start is not None
+        assert job.scheduled_end is not None
+        moved.append((job, job.scheduled_start, job.scheduled_end))
+        job.scheduled_start = move.start
+        job.scheduled_end = move.start + timedelta(minutes=job.duration_minutes)
+        job.updated_at = actor.at
+        tech = await session.get(Technician, move.technician_id)
+        assert tech is not None
+        touched[tech.id, local_day(move.start, planner.tz)] = tech
+    await session.flush()
+    ids = {job.id for job, _, _ in moved}
+    for (_, day), tech in touched.items():
+        found = [
+            c
+            for c in await day_conflicts(session, tech, day, planner=planner)
+            if c.job_id in ids or c.other_job_id in ids
+        ]
+        if found:
+            refusal = _refusal(Refused("schedule_infeasible", "the moves no longer fit the day"))
+            refusal.details = conflict_details("schedule_infeasible", found)
+            raise refusal
+    for job, old_start, old_end in moved:
+        assert job.scheduled_start is not None
+        assert job.scheduled_end is not None
+        await append_audit(
+            session,
+            job,
+            actor=actor,
+            action="job.reschedule",
+            from_state=job.state,
+            to_state=job.state,
+            data={
+                "technician_id": job.technician_id,
+                "start": job.scheduled_start.isoformat(),
+                "end": job.scheduled_end.isoformat(),
+                "previous_start": old_start.isoformat(),
+                "previous_end": old_end.isoformat(),
+                "optimized": True,
+            },
+        )
+        await record_event(
+            session,
+            JobScheduled(
+                job_id=job.id,
+                technician_id=job.technician_id,
+                start=job.scheduled_start.isoformat(),
+                end=job.scheduled_end.isoformat(),
+                previous_technician_id=job.technician_id,
+            ),
+            at=actor.at,
+        )
+        await queue_message(
+            session,
+            kind="reschedule_notice",
+            job=job,
+            payload={
+                "start": job.scheduled_start.isoformat(),
+                "end": job.scheduled_end.isoformat(),
+            },
+            at=actor.at,
+        )
+    return moves

@@ -48,6 +48,8 @@ class GuardContext:
     quote_status: str | None = None
     target_technician_ok: bool = False
     overlapping_job_ids: tuple[int, ...] = ()
+    # Kinds of feasibility conflicts (travel, hours, window, skill) the placement has.
+    infeasible: tuple[str, ...] = ()
     before_photos: int = 0
     after_photos: int = 0
     has_signature: bool = False
@@ -100,6 +102,13 @@ GUARDS: dict[str, Guard] = {
             ),
         ),
         Guard(
+            "schedule_infeasible",
+            "The technician can get there in time, within working hours, the customer's window "
+            "and their skills (unless a dispatcher overrides with a reason).",
+            lambda c: bool(c.infeasible),
+            lambda c: "the placement does not work: " + ", ".join(sorted(set(c.infeasible))),
+        ),
+        Guard(
             "missing_before_photo",
             "At least one before photo is on file.",
             lambda c: c.before_photos < 1,
@@ -150,7 +159,7 @@ TRANSITIONS: dict[Action, Transition] = {
             frozenset({State.QUOTED}),
             State.SCHEDULED,
             STAFF,
-            ("quote_not_approved", "no_technician", "schedule_overlap"),
+            ("quote_not_approved", "no_technician", "schedule_overlap", "schedule_infeasible"),
             effects=("assign technician and time", "queue booking confirmation"),
         ),
         Transition(
@@ -158,7 +167,7 @@ TRANSITIONS: dict[Action, Transition] = {
             frozenset({State.SCHEDULED}),
             None,
             STAFF,
-            ("no_technician", "schedule_overlap"),
+            ("no_technician", "schedule_overlap", "schedule_infeasible"),
             effects=("move technician and time", "queue reschedule notice"),
         ),
         Transition(
@@ -175,7 +184,7 @@ TRANSITIONS: dict[Action, Transition] = {
             State.EN_ROUTE,
             FIELD,
             ("not_assigned_technician",),
-            effects=("queue 'on my way' message with ETA",),
+            effects=("record when the drive started", "queue 'on my way' message with ETA"),
         ),
         Transition(
             Action.START_WORK,

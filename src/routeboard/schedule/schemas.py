@@ -1,0 +1,156 @@
+"""Scheduling bodies: conflicts, dry-run checks, recommendations, slots and the day view."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from routeboard.jobs.schemas import Instant, ServiceType
+
+
+class ConflictRead(BaseModel):
+    kind: Literal["overlap", "travel", "outside_hours", "outside_window", "skill"]
+    job_id: int
+    other_job_id: int | None
+    travel_minutes: float | None
+    available_minutes: float | None
+    shortfall_minutes: float | None
+    approximate: bool
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: int
+    technician_id: int
+    start: Instant
+    duration_minutes: int | None = Field(default=None, ge=10, le=12 * 60)
+
+
+class CheckResult(BaseModel):
+    feasible: bool
+    start: datetime
+    end: datetime
+    conflicts: list[ConflictRead]
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: int
+    date_from: date
+    date_to: date
+    limit: int = Field(default=5, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        days = (self.date_to - self.date_from).days
+        if days < 0 or days > 13:
+            raise ValueError("date_to must be on or after date_from, at most 14 days in all")
+        return self
+
+
+class Recommendation(BaseModel):
+    technician_id: int
+    technician_name: str
+    start: datetime
+    end: datetime
+    position: int
+    drive_in_minutes: float
+    added_drive_minutes: float
+    booked_minutes: float
+    approximate: bool
+    explanation: str
+
+
+class RecommendResult(BaseModel):
+    job_id: int
+    items: list[Recommendation]
+
+
+class SlotQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    service_type: ServiceType
+    duration_minutes: int = Field(ge=10, le=12 * 60)
+    date_from: date
+    date_to: date
+    window_hours: int = Field(default=2, ge=1, le=8)
+
+
+class Slot(BaseModel):
+    start: datetime
+    end: datetime
+    technicians: int
+
+
+class ScheduledJob(BaseModel):
+    job_id: int
+    state: str
+    start: datetime
+    end: datetime
+    site_address: str
+    pinned: bool
+    override_reason: str | None
+    drive_minutes_before: float
+    gap_minutes_before: float
+    projected_arrival: datetime
+    projected_start: datetime
+    projected_end: datetime
+    late_minutes: float
+    misses_window: bool
+    approximate: bool
+
+
+class TechnicianDay(BaseModel):
+    technician_id: int
+    name: str
+    hours_start: datetime | None
+    hours_end: datetime | None
+    drive_minutes: float
+    jobs: list[ScheduledJob]
+    conflicts: list[ConflictRead]
+
+
+class DaySchedule(BaseModel):
+    date: date
+    generated_at: datetime
+    technicians: list[TechnicianDay]
+
+
+class OptimizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    technician_ids: list[int] = Field(min_length=1, max_length=50)
+    date: date
+    time_limit_seconds: float = Field(default=2.0, gt=0, le=30)
+
+
+class Move(BaseModel):
+    job_id: int
+    technician_id: int
+    start: datetime
+    end: datetime
+    previous_start: datetime
+
+
+class TechnicianProposal(BaseModel):
+    technician_id: int
+    drive_minutes_before: float
+    drive_minutes_after: float
+    moves: list[Move]
+
+
+class OptimizeResult(BaseModel):
+    date: date
+    technicians: list[TechnicianProposal]
+
+
+class ApplyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    moves: list[Move] = Field(min_length=1, max_length=500)
