@@ -168,7 +168,7 @@ def check_day(day: TechDay, travel: Travel) -> list[Conflict]:
 
 
 def drive_minutes(day: TechDay, order: Sequence[Stop], travel: Travel) -> float:
-    """Total driving to visit ``order`` from home base (none back: the day ends at the last site)."""
+    """Minutes of driving to visit ``order`` from home base (the day ends at the last site)."""
     total, here = 0.0, day.home
     for stop in order:
         total += travel(here, stop.point).minutes
