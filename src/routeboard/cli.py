@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,11 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect the audit trail.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+
+
+def _quiet_http_client_logs() -> None:
+    # httpx logs every request URL at INFO; Google's carries the API key.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -57,6 +63,7 @@ def serve(
     from routeboard.app import create_app
 
     settings = Settings()
+    _quiet_http_client_logs()
     asyncio.run(_migrate(settings))
     typer.echo(f"Routeboard on http://{host}:{port}  (database: {_safe_url(settings)})")
     uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
