@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+
+from routeboard.models import Job
+
+
+class JobCard(BaseModel):
+    """A job as the board draws it: enough to place, size and colour its block."""
+
+    id: int
+    state: str
+    technician_id: int | None
+    customer_id: int
+    service_type: str
+    site_address: str
+    lat: float
+    lon: float
+    duration_minutes: int
+    scheduled_start: datetime | None
+    scheduled_end: datetime | None
+    window_start: datetime | None
+    window_end: datetime | None
+    pinned: bool
+    override_reason: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobCard:
+        return cls(
+            id=job.id,
+            state=job.state,
+            technician_id=job.technician_id,
+            customer_id=job.customer_id,
+            service_type=job.service_type,
+            site_address=job.site_address,
+            lat=job.site_lat,
+            lon=job.site_lon,
+            duration_minutes=job.duration_minutes,
+            scheduled_start=job.scheduled_start,
+            scheduled_end=job.scheduled_end,
+            window_start=job.window_start,
+            window_end=job.window_end,
+            pinned=job.pinned,
+            override_reason=job.override_reason,
+        )
 
 
 class _Event(BaseModel):
     v: Literal[1] = 1
     job_id: int | None = None
     technician_id: int | None = None
+    # The technician the job was with before this change (they see its leaving, too).
+    previous_technician_id: int | None = None
+    customer_id: int | None = None
+    # The job after the change, so a client applies the event without asking again.
+    job: JobCard | None = None
 
 
 class JobCreated(_Event):
@@ -34,7 +82,6 @@ class JobScheduled(_Event):
     type: Literal["job.scheduled"] = "job.scheduled"
     start: str
     end: str
-    previous_technician_id: int | None = None
 
 
 class QuoteChanged(_Event):

@@ -136,7 +136,7 @@ async def create_job(session: AsyncSession, data: JobCreate, *, actor: Actor) ->
     await session.flush()
     await session.refresh(job, ["vehicle"])
     await append_audit(session, job, actor=actor, action="job.created", to_state=job.state)
-    await record_event(session, JobCreated(job_id=job.id, state=job.state), at=actor.at)
+    await record_event(session, JobCreated(job_id=job.id, state=job.state), at=actor.at, job=job)
     return job
 
 
@@ -212,6 +212,7 @@ async def update_job(
         session,
         JobUpdated(job_id=job.id, technician_id=job.technician_id, fields=changed),
         at=actor.at,
+        job=job,
     )
     return job
 
@@ -361,6 +362,7 @@ async def schedule_job(
             previous_technician_id=previous,
         ),
         at=actor.at,
+        job=job,
     )
     if action is Action.SCHEDULE:
         await record_event(
@@ -373,6 +375,7 @@ async def schedule_job(
                 to_state=job.state,
             ),
             at=actor.at,
+            job=job,
         )
     kind = "booking_confirmation" if action is Action.SCHEDULE else "reschedule_notice"
     await queue_message(
@@ -480,6 +483,7 @@ async def transition_job(
             to_state=job.state,
         ),
         at=actor.at,
+        job=job,
     )
     return job
 
@@ -553,6 +557,7 @@ async def apply_moves(
                 previous_technician_id=job.technician_id,
             ),
             at=actor.at,
+            job=job,
         )
         await queue_message(
             session,

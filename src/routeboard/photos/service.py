@@ -112,6 +112,7 @@ async def add_photo(
         session,
         EvidenceAdded(job_id=job.id, technician_id=job.technician_id, kind=f"photo_{kind}"),
         at=actor.at,
+        job=job,
     )
     return photo
 
@@ -161,6 +162,7 @@ async def add_signature(
         session,
         EvidenceAdded(job_id=job.id, technician_id=job.technician_id, kind="signature"),
         at=actor.at,
+        job=job,
     )
     return signature
 

@@ -90,6 +90,7 @@ async def put_quote(session: AsyncSession, job_id: int, data: QuotePut, *, actor
             total_cents=t.total_cents,
         ),
         at=actor.at,
+        job=job,
     )
     return quote
 
@@ -125,5 +126,6 @@ async def approve_quote(
             total_cents=quote.total_cents,
         ),
         at=actor.at,
+        job=job,
     )
     return quote

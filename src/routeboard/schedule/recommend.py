@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from routeboard.schedule.feasibility import (
     REQUIRED_SKILL,
@@ -74,7 +74,7 @@ def fits_for_day(day: TechDay, job: NewJob, travel: Travel, *, not_before: datet
         earliest = max(leave + timedelta(minutes=leg_in.minutes), not_before, open_)
         if job.window_start:
             earliest = max(earliest, job.window_start)
-        start = _ceil(earliest, open_)
+        start = _ceil(earliest, open_).astimezone(UTC)
         end = start + length
         if job.window_end and start > job.window_end:
             continue
