@@ -37,6 +37,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scheduling.py
 
 docs: $(STAMP)
 	$(BIN)/routeboard docs

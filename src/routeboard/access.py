@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.deps import Actor, OptionalActor
 from routeboard.errors import Forbidden, Hidden, NotAuthenticated
+from routeboard.events.schemas import AnyEvent
 from routeboard.models import Customer, Job, Technician
 
 COLUMNS = ("admin", "dispatcher", "technician", "customer", "device", "integration")
@@ -101,6 +102,8 @@ PERMISSIONS: dict[str, Rule] = {
     ),
     "POST /api/v1/schedule/optimize": _rule(STAFF, note="proposal only"),
     "POST /api/v1/schedule/optimize/apply": _rule(STAFF, note="re-checked and audited"),
+    "GET /api/v1/stream": _rule(PEOPLE, OWN_JOB, note="Server-Sent Events; see Live events"),
+    "WS /api/v1/ws": _rule(PEOPLE, OWN_JOB, note="WebSocket; token or page cookie"),
     "GET /api/v1/track/{token}": Rule(public=True, note="the signed link is the credential"),
     "GET /login": Rule(public=True, note="page"),
     "POST /login": Rule(public=True, note="page form; CSRF token required"),
@@ -117,6 +120,7 @@ EVENT_AUDIENCE: dict[str, Rule] = {
     "job.scheduled": _rule(ON_JOB, OWN_JOB),
     "quote.changed": _rule(STAFF),
     "job.evidence": _rule(FIELD, OWN_JOB),
+    "snapshot": _rule(PEOPLE, OWN_JOB, note="the board or job as it stands, then events"),
 }
 
 
@@ -246,3 +250,32 @@ def render_markdown() -> str:
         out.append(f"| `{event}` | " + " | ".join(_cell(rule, r) for r in COLUMNS) + " |")
     out.append("")
     return "\n".join(out)
+
+
+def event_visible(actor: Actor, event: AnyEvent) -> bool:
+    """Whether ``actor`` may receive ``event`` on a live stream (see ``EVENT_AUDIENCE``)."""
+    rule = EVENT_AUDIENCE.get(event.type)
+    if rule is None or actor.role not in rule.roles:
+        return False
+    if actor.role not in rule.own:
+        return True
+    if actor.role == "technician":
+        return actor.technician_id is not None and actor.technician_id in (
+            event.technician_id,
+            event.previous_technician_id,
+        )
+    if actor.role == "customer":
+        return actor.customer_id is not None and actor.customer_id == event.customer_id
+    return False
+
+
+def audience_key(actor: Actor) -> str:
+    """Actors who see the same events the same way share a key: each event is encoded once
+    per key, not once per connection."""
+    if actor.is_staff:
+        return "staff"
+    if actor.role == "technician":
+        return f"technician:{actor.technician_id}"
+    if actor.role == "customer":
+        return f"customer:{actor.customer_id}"
+    return f"{actor.role}:{actor.api_key_id}"

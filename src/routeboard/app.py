@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import anyio
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
@@ -25,7 +26,9 @@ from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
 from routeboard.db import make_engine, make_sessionmaker
 from routeboard.errors import install_handlers
-from routeboard.events.service import InProcessBroadcaster
+from routeboard.events.hub import Hub
+from routeboard.events.routes import router as events_router
+from routeboard.events.service import InProcessBroadcaster, RedisBroadcaster, prune_events
 from routeboard.health.routes import router as health_router
 from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
@@ -57,14 +60,15 @@ ROUTERS = (
     invoices_router,
     audit_router,
     schedule_router,
+    events_router,
     tracking_router,
     web_router,
 )
 
 
-def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute | APIWebSocketRoute]:
     for route in routes:
-        if isinstance(route, APIRoute):
+        if isinstance(route, APIRoute | APIWebSocketRoute):
             yield route
         # Newer FastAPI keeps included routers as branches rather than copying their routes.
         elif (inner := getattr(route, "original_router", None)) is not None:
@@ -72,12 +76,24 @@ def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
 
 
 def route_keys(app: FastAPI) -> set[str]:
-    """Every "METHOD /path" the application serves (its own documentation pages excluded)."""
-    return {
-        f"{method} {route.path}"
-        for route in _api_routes(app.routes)
-        for method in route.methods or ()
-    }
+    """Every "METHOD /path" (and "WS /path") the application serves, documentation excluded."""
+    keys: set[str] = set()
+    for route in _api_routes(app.routes):
+        if isinstance(route, APIWebSocketRoute):
+            keys.add(f"WS {route.path}")
+        else:
+            keys |= {f"{method} {route.path}" for method in route.methods or ()}
+    return keys
+
+
+async def prune_forever(app: FastAPI, every_seconds: float = 3600) -> None:
+    """Keep the events table to its retention period (hourly, in the background)."""
+    settings: Settings = app.state.settings
+    while True:
+        async with app.state.sessionmaker() as session, session.begin():
+            cutoff = app.state.clock() - timedelta(days=settings.event_retention_days)
+            await prune_events(session, before=cutoff)
+        await anyio.sleep(every_seconds)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
@@ -85,10 +101,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     engine = make_engine(settings.effective_database_url)
 
     http = httpx.AsyncClient(headers={"User-Agent": f"Routeboard/{__version__}"})
+    hub = Hub(settings.tz)
+    broadcaster: InProcessBroadcaster | RedisBroadcaster = (
+        RedisBroadcaster(settings.redis_url, hub)
+        if settings.redis_url
+        else InProcessBroadcaster(hub)
+    )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(broadcaster.run)
+            tasks.start_soon(prune_forever, app)
+            yield
+            tasks.cancel_scope.cancel()
+        if isinstance(broadcaster, RedisBroadcaster):
+            await broadcaster.close()
         await http.aclose()
         await engine.dispose()
 
@@ -101,7 +129,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.broadcaster = InProcessBroadcaster()
+    app.state.hub = hub
+    app.state.broadcaster = broadcaster
     app.state.signing_key = settings.signing_key()
     app.state.clock = clock
     app.state.http = http

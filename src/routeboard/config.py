@@ -65,6 +65,15 @@ class Settings(BaseSettings):
         default=900, ge=0, description="How long a travel time is kept"
     )
 
+    redis_url: str | None = Field(
+        default=None, description="Redis for live events across instances; unset: in-process"
+    )
+    event_retention_days: int = Field(default=7, ge=1, description="How long events are replayable")
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive period")
+    stream_max_seconds: float = Field(
+        default=1800.0, gt=0, description="After this a stream asks its client to reconnect"
+    )
+
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.business_timezone)

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from routeboard.apikeys.service import verify_api_key
 from routeboard.auth.service import find_session
@@ -93,13 +94,13 @@ def system_actor(name: str = "system") -> Actor:
     return Actor(None, name, "system", None, None, None, None, utcnow())
 
 
-def client_of(request: Request) -> tuple[str | None, str | None]:
+def client_of(request: HTTPConnection) -> tuple[str | None, str | None]:
     addr = request.client.host if request.client else None
     agent = (request.headers.get("user-agent") or "")[:300] or None
     return addr, agent
 
 
-def _user_actor(request: Request, user: User, now: datetime, sid: str | None) -> Actor:
+def _user_actor(request: HTTPConnection, user: User, now: datetime, sid: str | None) -> Actor:
     addr, agent = client_of(request)
     return Actor(
         user_id=user.id,
@@ -114,7 +115,9 @@ def _user_actor(request: Request, user: User, now: datetime, sid: str | None) ->
     )
 
 
-async def _from_bearer(request: Request, session: AsyncSession, token: str, now: datetime) -> Actor:
+async def actor_from_bearer(
+    request: HTTPConnection, session: AsyncSession, token: str, now: datetime
+) -> Actor:
     claims = read_token(request.app.state.signing_key, token, now=now)
     if claims is None:
         raise NotAuthenticated("the token is invalid or expired", code="invalid_token")
@@ -132,7 +135,7 @@ async def _from_bearer(request: Request, session: AsyncSession, token: str, now:
     return _user_actor(request, user, now, live.id)
 
 
-async def _from_api_key(
+async def actor_from_api_key(
     request: Request, session: AsyncSession, value: str, now: datetime
 ) -> Actor:
     key = await verify_api_key(session, value, now=now)
@@ -152,8 +155,8 @@ async def _from_api_key(
     )
 
 
-async def _from_cookie(
-    request: Request, session: AsyncSession, cookie: str, now: datetime
+async def actor_from_cookie(
+    request: HTTPConnection, session: AsyncSession, cookie: str, now: datetime
 ) -> Actor | None:
     live = await find_session(session, cookie, kind="web", now=now)
     if live is None:
@@ -161,7 +164,8 @@ async def _from_cookie(
     user = await session.get(User, live.user_id)
     if user is None or not user.active:
         return None
-    if request.method not in SAFE_METHODS:
+    # A WebSocket handshake is a GET: SameSite cookies and the Origin check guard it.
+    if isinstance(request, Request) and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         kind = request.headers.get("content-type", "")
         if not sent and kind.startswith(("application/x-www-form-urlencoded", "multipart/")):
@@ -186,11 +190,11 @@ async def optional_actor(
     now = request.app.state.clock()
     actor: Actor | None = None
     if token:
-        actor = await _from_bearer(request, session, token, now)
+        actor = await actor_from_bearer(request, session, token, now)
     elif api_key:
-        actor = await _from_api_key(request, session, api_key, now)
+        actor = await actor_from_api_key(request, session, api_key, now)
     elif cookie := request.cookies.get(SESSION_COOKIE):
-        actor = await _from_cookie(request, session, cookie, now)
+        actor = await actor_from_cookie(request, session, cookie, now)
     request.state.actor = actor
     return actor
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
-from sqlalchemy import text
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from routeboard.events.board import BoardFilter, belongs
 from routeboard.events.schemas import AnyEvent, EventRead, JobCard
-from routeboard.models import Event, Job
+from routeboard.models import Counter, Event, Job
+
+if TYPE_CHECKING:
+    from routeboard.deps import Actor
 
 log = logging.getLogger(__name__)
 _PENDING = "routeboard.pending_events"
@@ -82,27 +88,133 @@ def discard_pending(session: AsyncSession) -> None:
 class Broadcaster(Protocol):
     async def publish(self, events: Sequence[EventRead]) -> None: ...
 
+    async def run(self) -> None: ...
+
+
+class Deliver(Protocol):
+    def deliver(self, events: Sequence[EventRead]) -> None: ...
+
 
 class InProcessBroadcaster:
-    """Fan-out to subscribers in this process: the embedded default."""
+    """Hands committed events straight to this process's streams: the embedded default."""
 
-    def __init__(self, queue_size: int = 1000) -> None:
-        self._queues: set[asyncio.Queue[EventRead]] = set()
-        self._queue_size = queue_size
-
-    def subscribe(self) -> asyncio.Queue[EventRead]:
-        queue: asyncio.Queue[EventRead] = asyncio.Queue(self._queue_size)
-        self._queues.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[EventRead]) -> None:
-        self._queues.discard(queue)
+    def __init__(self, hub: Deliver) -> None:
+        self.hub = hub
 
     async def publish(self, events: Sequence[EventRead]) -> None:
-        for queue in list(self._queues):
-            for event in events:
-                try:
-                    queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    # A stalled listener must not block commits; it resumes from the table.
-                    log.warning("dropping live event %s for a full subscriber", event.id)
+        self.hub.deliver(events)
+
+    async def run(self) -> None:
+        """Nothing to listen to: every writer is in this process."""
+
+
+CHANNEL = "routeboard:events"
+
+
+class RedisBroadcaster:
+    """Publishes committed events on Redis; every instance (this one included) delivers what it
+    receives, so a change made through any instance reaches streams on all of them.
+
+    Redis only carries what the database already holds: if a message is lost (a Redis restart,
+    a dropped subscription), clients resume from the events table with ``Last-Event-ID``.
+    """
+
+    def __init__(self, url: str, hub: Deliver) -> None:
+        from redis.asyncio import Redis
+
+        self.redis = Redis.from_url(url)
+        self.hub = hub
+        self.ready = asyncio.Event()
+
+    async def publish(self, events: Sequence[EventRead]) -> None:
+        payload = json.dumps([e.model_dump(mode="json") for e in events])
+        try:
+            await self.redis.publish(CHANNEL, payload)
+        except Exception:  # the commit stands; clients catch up from the table
+            log.exception("could not publish %d events to Redis", len(events))
+
+    async def run(self) -> None:
+        """Listen until cancelled, re-subscribing with backoff after a Redis outage."""
+        delay = 0.5
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self.ready.set()
+                    delay = 0.5
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        items = json.loads(message["data"])
+                        self.hub.deliver([EventRead.model_validate(i) for i in items])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.ready.clear()
+                log.exception("Redis subscription lost; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+PRUNED = "events-pruned-through"
+
+
+async def last_event_id(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.max(Event.id)))).scalar_one() or 0)
+
+
+async def replay(
+    session: AsyncSession, after: int, *, limit: int = 10_000
+) -> list[EventRead] | None:
+    """The events after ``after`` in order; None when some were pruned (re-snapshot instead)."""
+    pruned = await session.get(Counter, PRUNED)
+    if pruned is not None and after < pruned.value:
+        return None
+    rows = (
+        await session.execute(select(Event).where(Event.id > after).order_by(Event.id).limit(limit))
+    ).scalars()
+    return [EventRead(id=r.id, event=_adapter.validate_python(r.payload)) for r in rows]
+
+
+async def prune_events(session: AsyncSession, *, before: datetime) -> int:
+    """Delete events older than ``before``; resuming from before them gets a fresh snapshot."""
+    newest = (
+        await session.execute(select(func.max(Event.id)).where(Event.created_at < before))
+    ).scalar_one()
+    if newest is None:
+        return 0
+    result = await session.execute(delete(Event).where(Event.id <= newest))
+    mark = await session.get(Counter, PRUNED, with_for_update=True)
+    if mark is None:
+        session.add(Counter(name=PRUNED, value=newest))
+    else:
+        mark.value = max(mark.value, newest)
+    await session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def board_cards(
+    session: AsyncSession, actor: Actor, where: BoardFilter, tz: ZoneInfo
+) -> list[JobCard]:
+    """The jobs a board with ``where`` shows to ``actor``, as cards."""
+    # Imported here: access imports deps, which imports this module.
+    from routeboard.access import visible_jobs
+
+    query = visible_jobs(actor, select(Job))
+    if where.job_id is not None:
+        query = query.where(Job.id == where.job_id)
+    else:
+        tray = and_(Job.technician_id.is_(None), Job.state == "quoted")
+        if where.day is not None:
+            start, end = (
+                datetime.combine(where.day + timedelta(days=d), time(0), tzinfo=tz) for d in (0, 1)
+            )
+            placed = and_(Job.scheduled_start >= start, Job.scheduled_start < end)
+            query = query.where(or_(placed, tray))
+        if where.technician_id is not None:
+            query = query.where(Job.technician_id == where.technician_id)
+    jobs = (await session.execute(query.order_by(Job.id))).scalars()
+    return [c for c in (JobCard.of(j) for j in jobs) if belongs(c, where, tz)]

@@ -127,7 +127,7 @@ class OptimizeRequest(BaseModel):
 
     technician_ids: list[int] = Field(min_length=1, max_length=50)
     date: date
-    time_limit_seconds: float = Field(default=2.0, gt=0, le=30)
+    time_limit_seconds: float = Field(default=1.5, gt=0, le=30)
 
 
 class Move(BaseModel):

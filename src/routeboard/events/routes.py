@@ -1,0 +1,208 @@
+"""Live streams: Server-Sent Events and a WebSocket, with snapshot, resume and access rules.
+
+A fresh connection gets a ``snapshot`` (the board for a day, or one job) carrying the id of the
+last event it includes, then every later event with its ``id``. A reconnection with
+``Last-Event-ID`` gets exactly the events it missed, from the events table, then goes live with
+no gap and no duplicate: the stream subscribes *before* reading, and drops live events it has
+already sent. Every event passes the caller's access rules before it is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+from starlette.applications import Starlette
+
+from routeboard.access import Authorized, event_visible
+from routeboard.config import Settings
+from routeboard.deps import Actor, actor_from_bearer, actor_from_cookie
+from routeboard.errors import DomainError
+from routeboard.events.board import BoardFilter
+from routeboard.events.hub import LAGGED, Hub, Subscriber, encode, sse_frame
+from routeboard.events.service import board_cards, last_event_id, replay
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def _opening(
+    app: Starlette, actor: Actor, where: BoardFilter, resume_from: int | None
+) -> tuple[list[tuple[int, bytes]], int]:
+    """The frames that open a stream (a replay or a snapshot) and the last event id they cover."""
+    maker = app.state.sessionmaker
+    settings: Settings = app.state.settings
+    async with maker() as session:
+        if resume_from is not None:
+            missed = await replay(session, resume_from)
+            if missed is not None:
+                frames = [(e.id, encode(actor, e)) for e in missed if event_visible(actor, e.event)]
+                return frames, max([resume_from, *(e.id for e in missed)])
+        # The id is read before the jobs: an event committed in between is both in the snapshot
+        # and re-sent live, and applying a card twice changes nothing.
+        upto = await last_event_id(session)
+        cards = await board_cards(session, actor, where, settings.tz)
+    body = {
+        "last_event_id": upto,
+        "date": where.day.isoformat() if where.day else None,
+        "technician_id": where.technician_id,
+        "job_id": where.job_id,
+        "jobs": [c.model_dump(mode="json") for c in cards],
+    }
+    return [(upto, sse_frame(upto, "snapshot", json.dumps(body)))], upto
+
+
+def _filter(day: date | None, technician_id: int | None, job_id: int | None) -> BoardFilter:
+    return BoardFilter(day=day, technician_id=technician_id, job_id=job_id)
+
+
+async def _frames(
+    request: Request, actor: Actor, where: BoardFilter, resume_from: int | None
+) -> AsyncIterator[bytes]:
+    hub: Hub = request.app.state.hub
+    settings: Settings = request.app.state.settings
+    sub = hub.subscribe(actor, where)
+    try:
+        yield f"retry: 3000\n: routeboard stream for {actor.role}\n\n".encode()
+        opening, sent = await _opening(request.app, actor, where, resume_from)
+        for _, frame in opening:
+            yield frame
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.stream_max_seconds
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                yield b"event: reconnect\ndata: {}\n\n"
+                return
+            try:
+                event_id, frame, _ = await asyncio.wait_for(
+                    sub.queue.get(), min(settings.stream_heartbeat_seconds, remaining)
+                )
+            except TimeoutError:
+                if sub.lagged:
+                    yield b"event: reconnect\ndata: {}\n\n"
+                    return
+                yield b": ping\n\n"
+                continue
+            if event_id == LAGGED:
+                return
+            if event_id <= sent:
+                continue
+            sent = event_id
+            yield frame
+    finally:
+        hub.unsubscribe(sub)
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(
+    request: Request,
+    actor: Authorized,
+    day: Annotated[date | None, Query(alias="date", description="Business-local day")] = None,
+    technician_id: int | None = None,
+    job_id: int | None = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this id")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: a snapshot (or the missed events), then live events."""
+    resume = last_event_id
+    if last_event_id_header and last_event_id_header.isdigit():
+        resume = int(last_event_id_header)
+    where = _filter(day, technician_id, job_id)
+    return StreamingResponse(
+        _frames(request, actor, where, resume), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
+async def _ws_actor(websocket: WebSocket) -> Actor | None:
+    """Browsers cannot set headers on a WebSocket: the page cookie or ``?access_token=``."""
+    now = websocket.app.state.clock()
+    async with websocket.app.state.sessionmaker() as session:
+        token = websocket.query_params.get("access_token")
+        try:
+            if token:
+                return await actor_from_bearer(websocket, session, token, now)
+            cookie = websocket.cookies.get("rb_session")
+            if cookie:
+                return await actor_from_cookie(websocket, session, cookie, now)
+        except DomainError:
+            return None
+    return None
+
+
+@router.websocket("/ws")
+async def websocket_stream(websocket: WebSocket) -> None:
+    """The same events and resume rules as /stream, as JSON messages; the client may change its
+    filters with ``{"type": "filter", "date", "technician_id", "job_id", "last_event_id"}``."""
+    actor = await _ws_actor(websocket)
+    if actor is None or actor.role not in ("admin", "dispatcher", "technician", "customer"):
+        await websocket.close(code=4401)
+        return
+    await websocket.accept()
+    hub: Hub = websocket.app.state.hub
+    params = websocket.query_params
+    where = _filter(
+        date.fromisoformat(params["date"]) if params.get("date") else None,
+        int(params["technician_id"]) if params.get("technician_id") else None,
+        int(params["job_id"]) if params.get("job_id") else None,
+    )
+    resume = int(params["last_event_id"]) if params.get("last_event_id", "").isdigit() else None
+    sub: Subscriber | None = None
+    try:
+        while True:
+            sub = hub.subscribe(actor, where)
+            opening, sent = await _opening(websocket.app, actor, where, resume)
+            for _, frame in opening:
+                await websocket.send_text(_as_json(frame))
+            incoming = asyncio.ensure_future(websocket.receive_json())
+            while True:
+                getter = asyncio.ensure_future(sub.queue.get())
+                done, _ = await asyncio.wait(
+                    {incoming, getter}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter in done:
+                    event_id, frame, _ = getter.result()
+                    if event_id > sent:
+                        sent = event_id
+                        await websocket.send_text(_as_json(frame))
+                else:
+                    getter.cancel()
+                if incoming in done:
+                    message = incoming.result()
+                    if message.get("type") == "filter":
+                        day = message.get("date")
+                        where = _filter(
+                            date.fromisoformat(day) if day else None,
+                            message.get("technician_id"),
+                            message.get("job_id"),
+                        )
+                        resume = message.get("last_event_id")
+                        hub.unsubscribe(sub)
+                        break
+                    await websocket.send_json(
+                        {"type": "error", "error": "unsupported", "message": "unknown message"}
+                    )
+                    incoming = asyncio.ensure_future(websocket.receive_json())
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if sub is not None:
+            hub.unsubscribe(sub)
+
+
+def _as_json(frame: bytes) -> str:
+    """An SSE frame's event as one JSON message: ``{"type", "id", ...}``."""
+    fields = dict(
+        line.split(": ", 1) for line in frame.decode().strip().split("\n") if ": " in line
+    )
+    data = json.loads(fields.get("data", "{}"))
+    return json.dumps({"type": fields.get("event"), "id": int(fields.get("id", 0)), **data})

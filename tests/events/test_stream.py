@@ -1,0 +1,173 @@
+"""The live stream as a client sees it: snapshot, events in order, resume, access, keep-alive."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from routeboard.events.board import BoardFilter, apply_event
+from routeboard.events.schemas import EventRead, JobCard
+from routeboard.events.service import prune_events
+from tests.conftest import Env
+from tests.events.live import serving, sse
+from tests.flows import START, act, approve, create_job, job_body, next_slot, schedule, to_state
+
+pytestmark = pytest.mark.anyio
+TZ = ZoneInfo("America/Chicago")
+DAY = date(2026, 12, 1)
+
+
+async def last_id(env: Env) -> int:
+    rows = await env.sql("SELECT coalesce(max(id), 0) FROM events")
+    return int(rows[0][0])
+
+
+async def test_snapshot_then_a_technicians_tap_arrives_with_its_id(env: Env) -> None:
+    jid = await to_state(env, "scheduled")
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with sse(client, "/api/v1/stream", env.h("dispatcher"), date=DAY.isoformat()) as s:
+            snap = await s.next()
+            assert snap.event == "snapshot"
+            assert snap.id == await last_id(env)
+            assert [j["id"] for j in snap.data["jobs"]] == [jid]
+            assert (await act(env, jid, "start_travel")).status_code == 200
+            msg = await s.next()
+            assert (msg.event, msg.data["to_state"]) == ("job.transitioned", "en_route")
+            assert msg.id == snap.id + 1
+            assert msg.data["job"]["state"] == "en_route"
+
+
+async def test_resume_gets_exactly_the_missed_events_in_order(env: Env) -> None:
+    jid = await to_state(env, "scheduled")
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with sse(client, "/api/v1/stream", env.h("dispatcher"), date=DAY.isoformat()) as s:
+            seen = (await s.next()).id
+        assert seen is not None
+        for n in range(50):
+            r = await env.client.patch(
+                f"/api/v1/jobs/{jid}", json={"notes": f"call {n}"}, headers=env.h("dispatcher")
+            )
+            assert r.status_code == 200
+        headers = {**env.h("dispatcher"), "Last-Event-ID": str(seen)}
+        async with sse(client, "/api/v1/stream", headers, date=DAY.isoformat()) as s:
+            missed = await s.until(seen + 50)
+            assert [m.id for m in missed] == list(range(seen + 1, seen + 51))
+            assert all(m.event == "job.updated" for m in missed)
+            with pytest.raises(TimeoutError):
+                await s.next(timeout=0.5)
+
+
+async def test_resuming_from_before_retention_gets_a_snapshot(env: Env) -> None:
+    await to_state(env, "scheduled")
+    async with env.app.state.sessionmaker() as session, session.begin():
+        # As if eight days had passed with seven days of retention.
+        assert await prune_events(session, before=env.clock.now + timedelta(days=1)) > 0
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        headers = {**env.h("dispatcher"), "Last-Event-ID": "1"}
+        async with sse(client, "/api/v1/stream", headers, date=DAY.isoformat()) as s:
+            assert (await s.next()).event == "snapshot"
+
+
+async def test_snapshot_plus_events_equals_a_fresh_snapshot(env: Env) -> None:
+    """Zulip's test: apply every streamed event to the first snapshot; compare with a new one."""
+    rng = random.Random(7)
+    where = BoardFilter(day=DAY)
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with sse(client, "/api/v1/stream", env.h("dispatcher"), date=DAY.isoformat()) as s:
+            first = await s.next()
+            board = {j["id"]: JobCard.model_validate(j) for j in first.data["jobs"]}
+            jobs: list[int] = []
+            for _ in range(30):
+                choice = rng.random()
+                if choice < 0.3 or not jobs:
+                    jid = int((await create_job(env))["id"])
+                    await approve(env, jid)
+                    jobs.append(jid)
+                    continue
+                jid = rng.choice(jobs)
+                state = (
+                    await env.client.get(f"/api/v1/jobs/{jid}", headers=env.h("dispatcher"))
+                ).json()["state"]
+                if state == "quoted" and env.slots_taken < 4:
+                    await schedule(env, jid, start=next_slot(env))
+                elif state == "scheduled":
+                    action = rng.choice(["start_travel", "unschedule", "cancel"])
+                    role = "tech1" if action == "start_travel" else "dispatcher"
+                    await act(env, jid, action, role=role, reason="changed plans")
+                elif state == "en_route":
+                    await act(env, jid, "start_work")
+                else:
+                    await env.client.patch(
+                        f"/api/v1/jobs/{jid}", json={"notes": "n"}, headers=env.h("dispatcher")
+                    )
+            for msg in await s.until(await last_id(env)):
+                event = EventRead.model_validate({"id": msg.id, "event": msg.data}).event
+                apply_event(board, event, where, TZ)
+        async with sse(client, "/api/v1/stream", env.h("dispatcher"), date=DAY.isoformat()) as s:
+            fresh = {j["id"]: JobCard.model_validate(j) for j in (await s.next()).data["jobs"]}
+    assert board == fresh
+    assert len(fresh) > 3
+
+
+async def test_technicians_and_customers_only_ever_see_their_own(env: Env) -> None:
+    mine = await to_state(env, "scheduled")  # tech1, customer 1
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with (
+            sse(client, "/api/v1/stream", env.h("tech2")) as tech2,
+            sse(client, "/api/v1/stream", env.h("customer2")) as customer2,
+            sse(client, "/api/v1/stream", env.h("customer")) as customer,
+        ):
+            for stream in (tech2, customer2):
+                assert (await stream.next()).data["jobs"] == []
+            own = (await customer.next()).data["jobs"]
+            assert [j["id"] for j in own] == [mine]
+            assert own[0]["override_reason"] is None
+            await act(env, mine, "start_travel")
+            await env.client.patch(
+                f"/api/v1/jobs/{mine}", json={"notes": "gate"}, headers=env.h("dispatcher")
+            )
+            # Sentinels that each of the other two may see, sent after the private changes.
+            r = await env.client.post(
+                "/api/v1/jobs", json=job_body(env.cast.customer2_id), headers=env.h("dispatcher")
+            )
+            other = r.json()["id"]
+            await approve(env, other)
+            await schedule(env, other, env.cast.tech2_id, START + timedelta(hours=4))
+            for stream in (tech2, customer2):
+                msg = await stream.next()
+                assert msg.data["job_id"] == other, msg
+            got = await customer.next()
+            assert (got.data["job_id"], got.data["to_state"]) == (mine, "en_route")
+            # The customer does not get office-only edits (job.updated).
+            with pytest.raises(TimeoutError):
+                await customer.next(timeout=0.5)
+
+
+async def test_heartbeats_and_a_lifetime_cap(env: Env) -> None:
+    env.settings.stream_heartbeat_seconds = 0.1
+    env.settings.stream_max_seconds = 0.6
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with sse(client, "/api/v1/stream", env.h("dispatcher")) as s:
+            assert (await s.next()).event == "snapshot"
+            msg = await s.next(timeout=3)
+            assert msg.event == "reconnect"
+            assert any(c.startswith(": ping") for c in s.comments)
+    assert env.app.state.hub.subscribers == set()
+
+
+async def test_streams_need_credentials_and_close_cleanly(env: Env) -> None:
+    r = await env.client.get("/api/v1/stream")
+    assert r.status_code == 401
+    r = await env.client.get("/api/v1/stream", headers=env.h("device"))
+    assert r.status_code == 403
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        for _ in range(20):
+            async with sse(client, "/api/v1/stream", env.h("dispatcher")) as s:
+                await s.next()
+        await asyncio.sleep(0.2)
+        assert env.app.state.hub.subscribers == set()
