@@ -25,7 +25,7 @@ from routeboard.auth.tokens import utcnow
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
 from routeboard.db import make_engine, make_sessionmaker
-from routeboard.errors import install_handlers
+from routeboard.errors import ERROR_RESPONSES, install_handlers
 from routeboard.events.hub import Hub
 from routeboard.events.routes import router as events_router
 from routeboard.events.service import InProcessBroadcaster, RedisBroadcaster, prune_events
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.login_window = SlidingWindow(settings.login_attempts_per_minute, 60)
     install_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=None if router is health_router else ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     # A route without a row in the permission matrix is a route nobody decided about.

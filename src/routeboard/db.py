@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -25,6 +26,11 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# The largest id both SQLite INTEGER and PostgreSQL BIGINT hold: larger ones are a 422, not a 500.
+ID_MAX = 2**63 - 1
+Id = Annotated[int, Ge(1), Le(ID_MAX)]
 
 
 class Base(DeclarativeBase):

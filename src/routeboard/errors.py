@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from routeboard.metrics.service import denied
@@ -62,6 +63,30 @@ class Conflict(DomainError):
 class PayloadTooLarge(DomainError):
     status_code = 413
     code = "payload_too_large"
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: branch on ``error``, show ``message``."""
+
+    error: str
+    message: str
+    details: Any = None
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Declared on every API route, so the schema names each status a client can get.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("The body could not be parsed"),
+    401: _error("Not signed in, or the token is invalid or revoked"),
+    403: _error("The caller may not do this"),
+    404: _error("No such resource, or not visible to the caller"),
+    409: _error("A rule refused the change; ``error`` names the rule"),
+    413: _error("The body is too large"),
+    422: _error("Invalid input; ``details`` lists the fields"),
+}
 
 
 def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:

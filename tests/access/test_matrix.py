@@ -7,6 +7,8 @@ row fails.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,10 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import websockets
 
 from routeboard.access import PERMISSIONS
 from routeboard.app import route_keys
 from tests.conftest import PASSWORD, Env
+from tests.events.live import serving
 from tests.flows import QUOTE, START, create_job, image_bytes, job_body, photo, to_state
 
 pytestmark = pytest.mark.anyio
@@ -192,6 +196,12 @@ async def _apply(env: Env, jid: int) -> Request:
     return "POST", "/api/v1/schedule/optimize/apply", {"json": {"moves": [move]}}
 
 
+async def _stream(env: Env, jid: int) -> Request:
+    # A stream ends only when its lifetime runs out: make that instant for the table.
+    env.settings.stream_max_seconds = 0.05
+    return "GET", "/api/v1/stream", {}
+
+
 SLOT_QUERY = {
     "lat": 33.1, "lon": -96.8, "service_type": "chip_repair", "duration_minutes": 30,
     "date_from": "2026-12-01", "date_to": "2026-12-01",
@@ -304,6 +314,9 @@ CASES: dict[str, Case] = {
     ),
     "POST /api/v1/schedule/optimize": Case(_with_job("scheduled", _optimize), staff(200)),
     "POST /api/v1/schedule/optimize/apply": Case(_with_job("scheduled", _apply), staff(200)),
+    "GET /api/v1/stream": Case(_with_job("scheduled", _stream), people(200)),
+    # Opened over a real socket below: 101 is the accepted upgrade; a refused handshake is 403.
+    "WS /api/v1/ws": Case(fixed("WS", "/api/v1/ws"), people(101) | {"anonymous": 403}),
     "GET /api/v1/track/{token}": Case(_track, public(200)),
     "GET /login": Case(fixed("GET", "/login"), public(200)),
     "POST /login": Case(_web_login, public(303)),
@@ -339,6 +352,9 @@ async def test_every_operation_in_the_openapi_schema_has_a_row(env: Env) -> None
 async def test_matrix(env: Env, route: str, caller: str) -> None:
     case = CASES[route]
     method, url, kwargs = await case.setup(env)
+    if method == "WS":
+        assert await _ws_status(env, url, caller) == case.expect[caller]
+        return
     r = await env.client.request(
         method, url, headers=env.h(caller), follow_redirects=False, **kwargs
     )
@@ -348,3 +364,23 @@ async def test_matrix(env: Env, route: str, caller: str) -> None:
     if r.status_code >= 400 and r.headers.get("content-type") == "application/json":
         body = r.json()
         assert set(body) == {"error", "message", "details"}
+
+
+async def _ws_status(env: Env, url: str, caller: str) -> int:
+    """101 when the socket opens and sends its snapshot, else the close code."""
+    headers = env.h(caller)
+    query = ""
+    if "Authorization" in headers:
+        query = "?access_token=" + headers["Authorization"].removeprefix("Bearer ")
+    extra = {"X-API-Key": headers["X-API-Key"]} if "X-API-Key" in headers else {}
+    async with serving(env.app) as base:
+        target = base.replace("http", "ws") + url + query
+        try:
+            async with websockets.connect(target, additional_headers=extra) as ws:
+                first = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                assert first["type"] == "snapshot"
+                return 101
+        except websockets.ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else 1006
+        except websockets.InvalidStatus as refused:
+            return refused.response.status_code

@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from routeboard.access import Authorized
 from routeboard.apikeys import service
 from routeboard.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from routeboard.db import Id
 from routeboard.deps import SessionDep
 from routeboard.pagination import Page, PageDep
 
@@ -34,5 +35,5 @@ async def list_api_keys(session: SessionDep, actor: Authorized, page: PageDep) -
 
 
 @router.delete("/{key_id}", response_model=ApiKeyRead)
-async def revoke_api_key(key_id: int, session: SessionDep, actor: Authorized) -> ApiKeyRead:
+async def revoke_api_key(key_id: Id, session: SessionDep, actor: Authorized) -> ApiKeyRead:
     return ApiKeyRead.model_validate(await service.revoke_api_key(session, key_id, actor=actor))

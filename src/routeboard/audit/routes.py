@@ -7,13 +7,14 @@ from fastapi import APIRouter
 from routeboard.access import Authorized, access_job
 from routeboard.audit.schemas import AuditEntryRead, AuditTrail, BrokenEntry
 from routeboard.audit.service import verify_job_chain
+from routeboard.db import Id
 from routeboard.deps import SessionDep
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["audit"])
 
 
 @router.get("/{job_id}/audit", response_model=AuditTrail)
-async def read_audit(job_id: int, session: SessionDep, actor: Authorized) -> AuditTrail:
+async def read_audit(job_id: Id, session: SessionDep, actor: Authorized) -> AuditTrail:
     job = await access_job(session, actor, job_id)
     report = await verify_job_chain(session, job)
     broken = report.broken

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from routeboard.access import Authorized, access_customer
 from routeboard.customers import service
 from routeboard.customers.schemas import CustomerCreate, CustomerRead, CustomerUpdate
+from routeboard.db import Id
 from routeboard.deps import SessionDep
 from routeboard.pagination import Page, PageDep
 
@@ -39,13 +40,13 @@ async def list_customers(
 
 
 @router.get("/{customer_id}", response_model=CustomerRead)
-async def read_customer(customer_id: int, session: SessionDep, actor: Authorized) -> CustomerRead:
+async def read_customer(customer_id: Id, session: SessionDep, actor: Authorized) -> CustomerRead:
     return CustomerRead.model_validate(await access_customer(session, actor, customer_id))
 
 
 @router.patch("/{customer_id}", response_model=CustomerRead)
 async def update_customer(
-    customer_id: int, body: CustomerUpdate, session: SessionDep, actor: Authorized
+    customer_id: Id, body: CustomerUpdate, session: SessionDep, actor: Authorized
 ) -> CustomerRead:
     customer = await service.update_customer(session, customer_id, body, actor=actor)
     return CustomerRead.model_validate(customer)
@@ -53,7 +54,7 @@ async def update_customer(
 
 @router.delete("/{customer_id}", response_model=CustomerRead)
 async def deactivate_customer(
-    customer_id: int, session: SessionDep, actor: Authorized
+    customer_id: Id, session: SessionDep, actor: Authorized
 ) -> CustomerRead:
     customer = await service.deactivate_customer(session, customer_id, actor=actor)
     return CustomerRead.model_validate(customer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, field_validator, model_validator
 
 from routeboard.technicians.schemas import Name, Phone
 
@@ -37,6 +37,14 @@ class CustomerUpdate(BaseModel):
     preferred_channel: Channel | None = None
     sms_consent: bool | None = None
     active: bool | None = None
+
+    @field_validator("name", "preferred_channel", "sms_consent", "active")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Omitted keeps the value; these columns have no "empty", so null is refused.
+        if value is None:
+            raise ValueError("may be omitted, but not null")
+        return value
 
 
 class CustomerRead(BaseModel):

@@ -21,11 +21,13 @@ from starlette.applications import Starlette
 
 from routeboard.access import Authorized, event_visible
 from routeboard.config import Settings
+from routeboard.db import ID_MAX, Id
 from routeboard.deps import Actor, actor_from_bearer, actor_from_cookie
 from routeboard.errors import DomainError
 from routeboard.events.board import BoardFilter
 from routeboard.events.hub import LAGGED, Hub, Subscriber, encode, sse_frame
 from routeboard.events.service import board_cards, last_event_id, replay
+from routeboard.schedule.schemas import Day
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -107,15 +109,17 @@ async def _frames(
 async def stream(
     request: Request,
     actor: Authorized,
-    day: Annotated[date | None, Query(alias="date", description="Business-local day")] = None,
-    technician_id: int | None = None,
-    job_id: int | None = None,
+    day: Annotated[Day | None, Query(alias="date", description="Business-local day")] = None,
+    technician_id: Id | None = None,
+    job_id: Id | None = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this id")] = None,
+    last_event_id: Annotated[
+        int | None, Query(ge=0, le=ID_MAX, description="Resume after this id")
+    ] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: a snapshot (or the missed events), then live events."""
     resume = last_event_id
-    if last_event_id_header and last_event_id_header.isdigit():
+    if last_event_id_header and last_event_id_header.isdigit() and len(last_event_id_header) < 19:
         resume = int(last_event_id_header)
     where = _filter(day, technician_id, job_id)
     return StreamingResponse(

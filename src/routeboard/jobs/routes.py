@@ -6,8 +6,10 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from pydantic import AfterValidator
 
 from routeboard.access import Authorized, access_job
+from routeboard.db import Id
 from routeboard.deps import PlannerDep, SessionDep, SettingsDep
 from routeboard.jobs import service
 from routeboard.jobs.schemas import (
@@ -17,6 +19,7 @@ from routeboard.jobs.schemas import (
     JobUpdate,
     ScheduleRequest,
     TransitionRequest,
+    in_years,
 )
 from routeboard.jobs.states import State
 from routeboard.pagination import Page, PageDep
@@ -38,10 +41,12 @@ async def list_jobs(
     actor: Authorized,
     page: PageDep,
     day: Annotated[
-        date | None, Query(alias="date", description="Business-local day of the scheduled start")
+        date | None,
+        Query(alias="date", description="Business-local day of the scheduled start"),
+        AfterValidator(in_years),
     ] = None,
     state: Annotated[State | None, Query(alias="status")] = None,
-    technician_id: int | None = None,
+    technician_id: Id | None = None,
 ) -> Page[JobRead] | Page[JobCustomerView]:
     jobs, total = await service.list_jobs(
         session,
@@ -61,15 +66,13 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobRead | JobCustomerView)
-async def read_job(
-    job_id: int, session: SessionDep, actor: Authorized
-) -> JobRead | JobCustomerView:
+async def read_job(job_id: Id, session: SessionDep, actor: Authorized) -> JobRead | JobCustomerView:
     return await service.view_job(session, actor, await access_job(session, actor, job_id))
 
 
 @router.patch("/{job_id}", response_model=JobRead)
 async def update_job(
-    job_id: int, body: JobUpdate, session: SessionDep, planner: PlannerDep, actor: Authorized
+    job_id: Id, body: JobUpdate, session: SessionDep, planner: PlannerDep, actor: Authorized
 ) -> JobRead:
     job = await service.update_job(session, job_id, body, actor=actor, planner=planner)
     return await service.field_view(session, actor, job)
@@ -77,7 +80,7 @@ async def update_job(
 
 @router.delete("/{job_id}", response_model=JobRead)
 async def cancel_job(
-    job_id: int,
+    job_id: Id,
     session: SessionDep,
     actor: Authorized,
     reason: Annotated[str, Query(min_length=1, max_length=2000)] = "deleted by dispatcher",
@@ -90,7 +93,7 @@ async def cancel_job(
 
 @router.post("/{job_id}/schedule", response_model=JobRead)
 async def schedule_job(
-    job_id: int, body: ScheduleRequest, session: SessionDep, planner: PlannerDep, actor: Authorized
+    job_id: Id, body: ScheduleRequest, session: SessionDep, planner: PlannerDep, actor: Authorized
 ) -> JobRead:
     job = await service.schedule_job(session, job_id, body, actor=actor, planner=planner)
     return await service.field_view(session, actor, job)
@@ -98,7 +101,7 @@ async def schedule_job(
 
 @router.post("/{job_id}/transitions", response_model=JobRead)
 async def transition_job(
-    job_id: int, body: TransitionRequest, session: SessionDep, actor: Authorized
+    job_id: Id, body: TransitionRequest, session: SessionDep, actor: Authorized
 ) -> JobRead:
     job = await service.transition_job(session, job_id, body, actor=actor)
     return await service.field_view(session, actor, job)

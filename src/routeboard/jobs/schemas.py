@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from routeboard.db import Id
 from routeboard.jobs.vin import vin_problem
 from routeboard.models import Customer, Job, Technician
 
@@ -24,7 +25,23 @@ ServiceType = Literal[
 ]
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 # Any offset is accepted; inside, every instant is UTC. Naive times are refused (422).
-Instant = Annotated[AwareDatetime, AfterValidator(lambda d: d.astimezone(UTC))]
+# Far enough either side of any real booking, and far from datetime's limits.
+YEARS = range(2000, 2101)
+
+
+def _instant(value: datetime) -> datetime:
+    if value.year not in YEARS:
+        raise ValueError(f"the year must be within {YEARS.start}..{YEARS.stop - 1}")
+    return value.astimezone(UTC)
+
+
+def in_years(day: date) -> date:
+    if day.year not in YEARS:
+        raise ValueError(f"the year must be within {YEARS.start}..{YEARS.stop - 1}")
+    return day
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 
 
@@ -80,7 +97,7 @@ class Insurance(Strict):
 
 
 class JobCreate(Strict):
-    customer_id: int
+    customer_id: Id
     service_type: ServiceType
     site: Site
     duration_minutes: int = Field(ge=10, le=12 * 60)
@@ -102,7 +119,7 @@ class JobUpdate(Strict):
 
 
 class ScheduleRequest(Strict):
-    technician_id: int | None
+    technician_id: Id | None
     start: Instant
     override_reason: str | None = Field(
         default=None,
@@ -136,7 +153,7 @@ class JobRead(BaseModel):
 
     id: int
     state: str
-    customer_id: int
+    customer_id: Id
     service_type: str
     site: Site
     duration_minutes: int

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Response, UploadFile, status
 
 from routeboard.access import Authorized
+from routeboard.db import Id
 from routeboard.deps import SessionDep, SettingsDep
 from routeboard.errors import PayloadTooLarge
 from routeboard.photos import service
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["evidence"])
 
 @router.post("/{job_id}/photos", response_model=PhotoRead, status_code=status.HTTP_201_CREATED)
 async def upload_photo(
-    job_id: int,
+    job_id: Id,
     file: UploadFile,
     kind: Annotated[PhotoKind, Form()],
     session: SessionDep,
@@ -34,7 +35,7 @@ async def upload_photo(
 
 
 @router.get("/{job_id}/photos", response_model=list[PhotoRead])
-async def list_photos(job_id: int, session: SessionDep, actor: Authorized) -> list[PhotoRead]:
+async def list_photos(job_id: Id, session: SessionDep, actor: Authorized) -> list[PhotoRead]:
     photos = await service.list_photos(session, job_id, actor=actor)
     return [PhotoRead.model_validate(p) for p in photos]
 
@@ -45,7 +46,7 @@ async def list_photos(job_id: int, session: SessionDep, actor: Authorized) -> li
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
 )
 async def photo_content(
-    job_id: int, photo_id: int, session: SessionDep, settings: SettingsDep, actor: Authorized
+    job_id: Id, photo_id: Id, session: SessionDep, settings: SettingsDep, actor: Authorized
 ) -> Response:
     content, content_type = await service.photo_content(
         session, job_id, photo_id, upload_dir=settings.upload_dir, actor=actor
@@ -57,7 +58,7 @@ async def photo_content(
     "/{job_id}/signature", response_model=SignatureRead, status_code=status.HTTP_201_CREATED
 )
 async def add_signature(
-    job_id: int,
+    job_id: Id,
     body: SignatureCreate,
     session: SessionDep,
     settings: SettingsDep,

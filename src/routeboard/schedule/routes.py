@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from routeboard.access import Authorized, access_job
+from routeboard.db import Id
 from routeboard.deps import PlannerDep, SessionDep
 from routeboard.jobs import service as jobs_service
 from routeboard.schedule import service
@@ -15,6 +15,7 @@ from routeboard.schedule.schemas import (
     ApplyRequest,
     CheckRequest,
     CheckResult,
+    Day,
     DaySchedule,
     Move,
     OptimizeRequest,
@@ -33,8 +34,8 @@ async def day_schedule(
     session: SessionDep,
     planner: PlannerDep,
     actor: Authorized,
-    day: Annotated[date, Query(alias="date", description="Business-local day")],
-    technician_id: int | None = None,
+    day: Annotated[Day, Query(alias="date", description="Business-local day")],
+    technician_id: Id | None = None,
 ) -> DaySchedule:
     """Each technician's day in order: drive gaps, projected arrivals, lateness, conflicts."""
     return await service.day_schedule(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from routeboard.jobs.schemas import Instant, ServiceType
+from routeboard.db import Id
+from routeboard.jobs.schemas import Instant, ServiceType, in_years
+
+# A calendar day the schedule can be asked about (years 2000-2100).
+Day = Annotated[date, AfterValidator(in_years)]
 
 
 class ConflictRead(BaseModel):
@@ -23,8 +27,8 @@ class ConflictRead(BaseModel):
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    job_id: int
-    technician_id: int
+    job_id: Id
+    technician_id: Id
     start: Instant
     duration_minutes: int | None = Field(default=None, ge=10, le=12 * 60)
 
@@ -39,9 +43,9 @@ class CheckResult(BaseModel):
 class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    job_id: int
-    date_from: date
-    date_to: date
+    job_id: Id
+    date_from: Day
+    date_to: Day
     limit: int = Field(default=5, ge=1, le=50)
 
     @model_validator(mode="after")
@@ -77,9 +81,16 @@ class SlotQuery(BaseModel):
     lon: float = Field(ge=-180, le=180)
     service_type: ServiceType
     duration_minutes: int = Field(ge=10, le=12 * 60)
-    date_from: date
-    date_to: date
+    date_from: Day
+    date_to: Day
     window_hours: int = Field(default=2, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        days = (self.date_to - self.date_from).days
+        if days < 0 or days > 13:
+            raise ValueError("date_to must be on or after date_from, at most 14 days in all")
+        return self
 
 
 class Slot(BaseModel):
@@ -125,15 +136,15 @@ class DaySchedule(BaseModel):
 class OptimizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    technician_ids: list[int] = Field(min_length=1, max_length=50)
-    date: date
-    time_limit_seconds: float = Field(default=1.5, gt=0, le=30)
+    technician_ids: list[Id] = Field(min_length=1, max_length=50)
+    date: Day
+    time_limit_seconds: float = Field(default=1.5, gt=0, le=5)
 
 
 class Move(BaseModel):
-    job_id: int
-    technician_id: int
-    start: datetime
+    job_id: Id
+    technician_id: Id
+    start: Instant
     end: datetime
     previous_start: datetime
 

@@ -423,10 +423,12 @@ async def propose_optimization(
     if missing:
         raise InvalidInput(f"unknown technicians: {sorted(missing)}", code="unknown_technician")
     out: list[TechnicianProposal] = []
+    # The limit is the request's budget, shared by its technicians, so a request stays bounded.
+    each = max(0.2, data.time_limit_seconds / len(techs))
     for tday in await tech_days(session, data.date, planner.tz, techs):
         travel = await _legs_for_day(planner, tday, data.date)
         proposal = await anyio.to_thread.run_sync(
-            partial(optimize_day, tday, travel, time_limit_seconds=data.time_limit_seconds)
+            partial(optimize_day, tday, travel, time_limit_seconds=each)
         )
         previous = {s.job_id: s.start for s in tday.stops}
         moves = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from routeboard.access import Authorized, access_technician
+from routeboard.db import Id
 from routeboard.deps import SessionDep
 from routeboard.pagination import Page, PageDep
 from routeboard.technicians import service
@@ -35,14 +36,14 @@ async def list_technicians(
 
 @router.get("/{technician_id}", response_model=TechnicianRead)
 async def read_technician(
-    technician_id: int, session: SessionDep, actor: Authorized
+    technician_id: Id, session: SessionDep, actor: Authorized
 ) -> TechnicianRead:
     return service.read_model(await access_technician(session, actor, technician_id))
 
 
 @router.patch("/{technician_id}", response_model=TechnicianRead)
 async def update_technician(
-    technician_id: int, body: TechnicianUpdate, session: SessionDep, actor: Authorized
+    technician_id: Id, body: TechnicianUpdate, session: SessionDep, actor: Authorized
 ) -> TechnicianRead:
     tech = await service.update_technician(session, technician_id, body, actor=actor)
     return service.read_model(tech)
@@ -50,7 +51,7 @@ async def update_technician(
 
 @router.delete("/{technician_id}", response_model=TechnicianRead)
 async def deactivate_technician(
-    technician_id: int, session: SessionDep, actor: Authorized
+    technician_id: Id, session: SessionDep, actor: Authorized
 ) -> TechnicianRead:
     tech = await service.deactivate_technician(session, technician_id, actor=actor)
     return service.read_model(tech)

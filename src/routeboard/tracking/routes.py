@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from routeboard.access import Authorized
+from routeboard.db import Id
 from routeboard.deps import SessionDep, SettingsDep
 from routeboard.jobs.schemas import JobCustomerView
 from routeboard.tracking import service
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["tracking"])
     status_code=status.HTTP_201_CREATED,
 )
 async def create_tracking_link(
-    job_id: int, request: Request, session: SessionDep, settings: SettingsDep, actor: Authorized
+    job_id: Id, request: Request, session: SessionDep, settings: SettingsDep, actor: Authorized
 ) -> TrackingLinkCreated:
     link, token = await service.create_link(
         session, job_id, key=request.app.state.signing_key, settings=settings, actor=actor
@@ -30,7 +31,7 @@ async def create_tracking_link(
 
 @router.delete("/jobs/{job_id}/tracking-link", response_model=TrackingLinksRevoked)
 async def revoke_tracking_links(
-    job_id: int, session: SessionDep, actor: Authorized
+    job_id: Id, session: SessionDep, actor: Authorized
 ) -> TrackingLinksRevoked:
     revoked = await service.revoke_links(session, job_id, actor=actor)
     return TrackingLinksRevoked(job_id=job_id, revoked=revoked)

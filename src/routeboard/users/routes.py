@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from routeboard.access import Authorized
+from routeboard.db import Id
 from routeboard.deps import SessionDep
 from routeboard.pagination import Page, PageDep
 from routeboard.users import service
@@ -36,18 +37,18 @@ async def list_users(session: SessionDep, actor: Authorized, page: PageDep) -> P
 
 
 @router.get("/users/{user_id}", response_model=UserRead)
-async def read_user(user_id: int, session: SessionDep, actor: Authorized) -> UserRead:
+async def read_user(user_id: Id, session: SessionDep, actor: Authorized) -> UserRead:
     return UserRead.model_validate(await service.get_user(session, user_id))
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
 async def update_user(
-    user_id: int, body: UserUpdate, session: SessionDep, actor: Authorized
+    user_id: Id, body: UserUpdate, session: SessionDep, actor: Authorized
 ) -> UserRead:
     return UserRead.model_validate(await service.update_user(session, user_id, body, actor=actor))
 
 
 @router.delete("/users/{user_id}", response_model=UserRead)
-async def deactivate_user(user_id: int, session: SessionDep, actor: Authorized) -> UserRead:
+async def deactivate_user(user_id: Id, session: SessionDep, actor: Authorized) -> UserRead:
     body = UserUpdate(active=False)
     return UserRead.model_validate(await service.update_user(session, user_id, body, actor=actor))

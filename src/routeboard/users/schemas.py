@@ -7,6 +7,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from routeboard.db import Id
+
 Role = Literal["admin", "dispatcher", "technician", "customer"]
 Username = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_.@-]{3,80}$")
@@ -20,8 +22,8 @@ class UserCreate(BaseModel):
     username: Username
     password: Password
     role: Role
-    technician_id: int | None = None
-    customer_id: int | None = None
+    technician_id: Id | None = None
+    customer_id: Id | None = None
 
     @model_validator(mode="after")
     def _links(self) -> Self:
