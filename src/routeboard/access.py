@@ -105,6 +105,9 @@ PERMISSIONS: dict[str, Rule] = {
     "GET /api/v1/stream": _rule(PEOPLE, OWN_JOB, note="Server-Sent Events; see Live events"),
     "WS /api/v1/ws": _rule(PEOPLE, OWN_JOB, note="WebSocket; token or page cookie"),
     "GET /api/v1/track/{token}": Rule(public=True, note="the signed link is the credential"),
+    "GET /api/v1/track/{token}/stream": Rule(
+        public=True, note="the link is the credential; revoking it ends the stream"
+    ),
     "GET /login": Rule(public=True, note="page"),
     "POST /login": Rule(public=True, note="page form; CSRF token required"),
     "POST /logout": _rule(PEOPLE, note="page form; CSRF token required"),

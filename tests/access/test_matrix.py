@@ -127,6 +127,12 @@ async def _track(env: Env) -> Request:
     return "GET", f"/api/v1/track/{r.json()['token']}", {}
 
 
+async def _track_stream(env: Env) -> Request:
+    env.settings.stream_max_seconds = 0.05
+    method, url, kwargs = await _track(env)
+    return method, url + "/stream", kwargs
+
+
 async def _web_login(env: Env) -> Request:
     page = await env.client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -318,6 +324,7 @@ CASES: dict[str, Case] = {
     # Opened over a real socket below: 101 is the accepted upgrade; a refused handshake is 403.
     "WS /api/v1/ws": Case(fixed("WS", "/api/v1/ws"), people(101) | {"anonymous": 403}),
     "GET /api/v1/track/{token}": Case(_track, public(200)),
+    "GET /api/v1/track/{token}/stream": Case(_track_stream, public(200)),
     "GET /login": Case(fixed("GET", "/login"), public(200)),
     "POST /login": Case(_web_login, public(303)),
     "POST /logout": Case(fixed("POST", "/logout"), people(303)),

@@ -171,3 +171,28 @@ async def test_streams_need_credentials_and_close_cleanly(env: Env) -> None:
                 await s.next()
         await asyncio.sleep(0.2)
         assert env.app.state.hub.subscribers == set()
+
+
+async def test_a_tracking_link_streams_its_job_only_and_revoking_cuts_it(env: Env) -> None:
+    env.settings.stream_heartbeat_seconds = 0.1
+    mine = await to_state(env, "scheduled")
+    other = await to_state(env, "scheduled")
+    r = await env.client.post(f"/api/v1/jobs/{mine}/tracking-link", headers=env.h("dispatcher"))
+    token = r.json()["token"]
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with sse(client, f"/api/v1/track/{token}/stream", {}) as s:
+            snap = await s.next()
+            assert [j["id"] for j in snap.data["jobs"]] == [mine]
+            await act(env, other, "start_travel")
+            await act(env, mine, "start_travel")
+            msg = await s.next()
+            assert (msg.data["job_id"], msg.data["to_state"]) == (mine, "en_route")
+            revoked = await env.client.delete(
+                f"/api/v1/jobs/{mine}/tracking-link", headers=env.h("dispatcher")
+            )
+            assert revoked.json()["revoked"] == 1
+            assert (await s.next(timeout=2)).event == "revoked"
+            with pytest.raises(EOFError):
+                await s.next(timeout=2)
+        r = await client.get(f"/api/v1/track/{token}/stream")
+        assert (r.status_code, r.json()["error"]) == (401, "invalid_link")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Annotated
 
@@ -59,12 +59,30 @@ async def _opening(
     return [(upto, sse_frame(upto, "snapshot", json.dumps(body)))], upto
 
 
+def event_stream(
+    request: Request,
+    actor: Actor,
+    where: BoardFilter,
+    resume_from: int | None = None,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
+) -> StreamingResponse:
+    return StreamingResponse(
+        _frames(request, actor, where, resume_from, still_allowed),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )
+
+
 def _filter(day: date | None, technician_id: int | None, job_id: int | None) -> BoardFilter:
     return BoardFilter(day=day, technician_id=technician_id, job_id=job_id)
 
 
 async def _frames(
-    request: Request, actor: Actor, where: BoardFilter, resume_from: int | None
+    request: Request,
+    actor: Actor,
+    where: BoardFilter,
+    resume_from: int | None,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[bytes]:
     hub: Hub = request.app.state.hub
     settings: Settings = request.app.state.settings
@@ -88,6 +106,10 @@ async def _frames(
             except TimeoutError:
                 if sub.lagged:
                     yield b"event: reconnect\ndata: {}\n\n"
+                    return
+                if still_allowed is not None and not await still_allowed():
+                    # A revoked credential ends the stream at the next heartbeat.
+                    yield b"event: revoked\ndata: {}\n\n"
                     return
                 yield b": ping\n\n"
                 continue

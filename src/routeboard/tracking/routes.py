@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, status
+from fastapi.responses import StreamingResponse
 
 from routeboard.access import Authorized
 from routeboard.db import Id
-from routeboard.deps import SessionDep, SettingsDep
+from routeboard.deps import SessionDep, SettingsDep, client_of
+from routeboard.events.board import BoardFilter
+from routeboard.events.routes import event_stream
 from routeboard.jobs.schemas import JobCustomerView
 from routeboard.tracking import service
 from routeboard.tracking.schemas import TrackingLinkCreated, TrackingLinksRevoked, TrackView
@@ -47,3 +52,29 @@ async def read_tracking(
     )
     technician = await service.technician_of(session, job)
     return TrackView(shop_name=settings.shop_name, job=JobCustomerView.of(job, technician))
+
+
+@router.get(
+    "/track/{token}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def tracking_stream(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """The customer's live view of their job, opened by the link; revoking the link ends it."""
+    key = request.app.state.signing_key
+    clock = request.app.state.clock
+    job = await service.job_for_link(session, token, key=key, now=clock())
+    addr, _ = client_of(request)
+    visitor = service.link_visitor(job, at=clock(), client_addr=addr)
+    maker = request.app.state.sessionmaker
+
+    async def still_allowed() -> bool:
+        return await service.link_alive(maker, token, key=key, now=clock())
+
+    resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    return event_stream(request, visitor, BoardFilter(job_id=job.id), resume, still_allowed)

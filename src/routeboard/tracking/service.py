@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from routeboard.access import access_job
 from routeboard.auth.tokens import issue_link_token, read_link_token
@@ -63,3 +63,29 @@ async def job_for_link(session: AsyncSession, token: str, *, key: str, now: date
 
 async def technician_of(session: AsyncSession, job: Job) -> Technician | None:
     return await session.get(Technician, job.technician_id) if job.technician_id else None
+
+
+async def link_alive(
+    maker: async_sessionmaker[AsyncSession], token: str, *, key: str, now: datetime
+) -> bool:
+    """Whether the link still opens its job (checked again while a tracking stream is open)."""
+    async with maker() as session:
+        try:
+            await job_for_link(session, token, key=key, now=now)
+        except NotAuthenticated:
+            return False
+    return True
+
+
+def link_visitor(job: Job, *, at: datetime, client_addr: str | None) -> Actor:
+    """The customer of the job, as far as a stream is concerned: their own job, nothing else."""
+    return Actor(
+        user_id=None,
+        username=f"link:job-{job.id}",
+        role="customer",
+        technician_id=None,
+        customer_id=job.customer_id,
+        client_addr=client_addr,
+        user_agent=None,
+        at=at,
+    )

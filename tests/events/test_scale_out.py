@@ -1,0 +1,123 @@
+"""Several instances on one PostgreSQL and one Redis, and the WebSocket twin of the stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from routeboard.auth.tokens import issue_token
+from tests.conftest import JWT_KEY, REQUIRE_SERVICES, Env
+from tests.events.live import free_port, serving, sse
+from tests.flows import act, to_state
+
+pytestmark = pytest.mark.anyio
+REDIS = ("127.0.0.1", 6379)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def instance(database_url: str, data_dir: Path) -> Iterator[str]:
+    """A separate `routeboard serve` process: what a load balancer would have behind it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEBOARD_")}
+    env |= {
+        "ROUTEBOARD_DATABASE_URL": database_url,
+        "ROUTEBOARD_REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
+        "ROUTEBOARD_JWT_SECRET": JWT_KEY,
+        "ROUTEBOARD_DATA_DIR": str(data_dir),
+    }
+    cmd = [sys.executable, "-m", "routeboard.cli", "serve", "--port", str(port)]
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "instance did not start"
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+async def test_a_change_through_one_instance_reaches_a_client_of_another(
+    env: Env, backend: str, tmp_path: Path
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("instances share a database only on PostgreSQL")
+    if not _reachable(*REDIS):
+        if REQUIRE_SERVICES:
+            pytest.fail(
+                "Redis is not reachable at 127.0.0.1:6379 and ROUTEBOARD_REQUIRE_SERVICES=1"
+            )
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    jid = await to_state(env, "scheduled")
+    # The instances keep real time: a token minted now, on the dispatcher's session.
+    token = issue_token(
+        JWT_KEY, user_id=env.cast.user_ids["dispatcher"], role="dispatcher", token_version=0,
+        session_id="cast-session-dispatcher", minutes=10, now=datetime.now(UTC),
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"}
+    url = env.settings.effective_database_url
+    with instance(url, tmp_path / "a") as a, instance(url, tmp_path / "b") as b:
+        async with httpx.AsyncClient(timeout=10) as client:
+            async with sse(client, f"{b}/api/v1/stream", headers) as stream:
+                assert (await stream.next()).event == "snapshot"
+                await asyncio.sleep(0.3)  # B's Redis subscription is up before A publishes
+                r = await client.patch(
+                    f"{a}/api/v1/jobs/{jid}", json={"notes": "via A"}, headers=headers
+                )
+                assert r.status_code == 200, r.text
+                msg = await stream.next(timeout=3)
+                assert (msg.event, msg.data["job_id"]) == ("job.updated", jid)
+
+
+async def test_the_websocket_carries_the_same_events_and_takes_new_filters(env: Env) -> None:
+    jid = await to_state(env, "scheduled")
+    token = env.h("dispatcher")["Authorization"].removeprefix("Bearer ")
+    async with serving(env.app) as base:
+        url = base.replace("http", "ws") + f"/api/v1/ws?date=2026-12-01&access_token={token}"
+        async with websockets.connect(url) as ws:
+            snapshot = json.loads(await ws.recv())
+            assert snapshot["type"] == "snapshot"
+            assert [j["id"] for j in snapshot["jobs"]] == [jid]
+            await act(env, jid, "start_travel")
+            event = json.loads(await asyncio.wait_for(ws.recv(), 3))
+            assert (event["type"], event["job_id"], event["to_state"]) == (
+                "job.transitioned",
+                jid,
+                "en_route",
+            )
+            assert event["id"] == snapshot["last_event_id"] + 1
+            await ws.send(json.dumps({"type": "filter", "date": "2026-12-02"}))
+            other_day = json.loads(await asyncio.wait_for(ws.recv(), 3))
+            assert (other_day["type"], other_day["jobs"]) == ("snapshot", [])
+            await ws.send(json.dumps({"type": "shout"}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 3))
+            assert reply["error"] == "unsupported"
