@@ -26,12 +26,7 @@ async def create_api_key(
 @router.get("", response_model=Page[ApiKeyRead])
 async def list_api_keys(session: SessionDep, actor: Authorized, page: PageDep) -> Page[ApiKeyRead]:
     items, total = await service.list_api_keys(session, page=page)
-    return Page[ApiKeyRead](
-        items=[ApiKeyRead.model_validate(k) for k in items],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page[ApiKeyRead].of([ApiKeyRead.model_validate(k) for k in items], total, page)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyRead)

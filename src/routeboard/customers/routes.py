@@ -31,12 +31,7 @@ async def list_customers(
     q: Annotated[str | None, Query(max_length=100, description="Name, phone or email")] = None,
 ) -> Page[CustomerRead]:
     items, total = await service.list_customers(session, page=page, search=q)
-    return Page[CustomerRead](
-        items=[CustomerRead.model_validate(c) for c in items],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page[CustomerRead].of([CustomerRead.model_validate(c) for c in items], total, page)
 
 
 @router.get("/{customer_id}", response_model=CustomerRead)

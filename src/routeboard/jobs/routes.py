@@ -60,9 +60,9 @@ async def list_jobs(
     items = await service.view_jobs(session, actor, jobs)
     if actor.role == "customer":
         views = [v for v in items if isinstance(v, JobCustomerView)]
-        return Page[JobCustomerView](items=views, total=total, limit=page.limit, offset=page.offset)
+        return Page[JobCustomerView].of(views, total, page)
     reads = [v for v in items if isinstance(v, JobRead)]
-    return Page[JobRead](items=reads, total=total, limit=page.limit, offset=page.offset)
+    return Page[JobRead].of(reads, total, page)
 
 
 @router.get("/{job_id}", response_model=JobRead | JobCustomerView)

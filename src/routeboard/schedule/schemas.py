@@ -14,6 +14,13 @@ from routeboard.jobs.schemas import Instant, ServiceType, in_years
 Day = Annotated[date, AfterValidator(in_years)]
 
 
+def check_range(first: date, last: date, most_days: int = 14) -> None:
+    """A bounded span of days: requests must not fan out over months of schedule."""
+    days = (last - first).days
+    if days < 0 or days >= most_days:
+        raise ValueError(f"date_to must be on or after date_from, at most {most_days} days in all")
+
+
 class ConflictRead(BaseModel):
     kind: Literal["overlap", "travel", "outside_hours", "outside_window", "skill"]
     job_id: int
@@ -50,9 +57,7 @@ class RecommendRequest(BaseModel):
 
     @model_validator(mode="after")
     def _range(self) -> Self:
-        days = (self.date_to - self.date_from).days
-        if days < 0 or days > 13:
-            raise ValueError("date_to must be on or after date_from, at most 14 days in all")
+        check_range(self.date_from, self.date_to)
         return self
 
 
@@ -87,9 +92,7 @@ class SlotQuery(BaseModel):
 
     @model_validator(mode="after")
     def _range(self) -> Self:
-        days = (self.date_to - self.date_from).days
-        if days < 0 or days > 13:
-            raise ValueError("date_to must be on or after date_from, at most 14 days in all")
+        check_range(self.date_from, self.date_to)
         return self
 
 

@@ -26,12 +26,7 @@ async def list_technicians(
     session: SessionDep, actor: Authorized, page: PageDep, active: bool | None = None
 ) -> Page[TechnicianRead]:
     items, total = await service.list_technicians(session, page=page, active=active)
-    return Page[TechnicianRead](
-        items=[service.read_model(t) for t in items],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page[TechnicianRead].of([service.read_model(t) for t in items], total, page)
 
 
 @router.get("/{technician_id}", response_model=TechnicianRead)

@@ -28,12 +28,7 @@ async def create_user(body: UserCreate, session: SessionDep, actor: Authorized) 
 @router.get("/users", response_model=Page[UserRead])
 async def list_users(session: SessionDep, actor: Authorized, page: PageDep) -> Page[UserRead]:
     items, total = await service.list_users(session, page=page)
-    return Page[UserRead](
-        items=[UserRead.model_validate(u) for u in items],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page[UserRead].of([UserRead.model_validate(u) for u in items], total, page)
 
 
 @router.get("/users/{user_id}", response_model=UserRead)
