@@ -77,8 +77,12 @@ def demo(
         "data/demo"
     ),
     seed_only: Annotated[bool, typer.Option(help="Seed and exit without serving")] = False,
+    speed: Annotated[
+        float, typer.Option(help="Simulated minutes per real minute; 0 for no simulation")
+    ] = 30.0,
 ) -> None:
-    """Create a fresh demo database for a Dallas–Fort Worth day and serve it."""
+    """Create a fresh demo database for a Dallas–Fort Worth day and serve it, with technicians
+    working through the day."""
     import uvicorn
 
     from routeboard.app import create_app
@@ -92,8 +96,46 @@ def demo(
     typer.echo("Demo logins (username / password / role):")
     for username, password, role in logins:
         typer.echo(f"  {username:<12} {password:<22} {role}")
-    if not seed_only:
-        uvicorn.run(create_app(settings), host=host, port=port)
+    if seed_only:
+        return
+    if speed > 0:
+        typer.echo(f"Simulating the technicians' day at {speed:g}x (--speed 0 to stop it)")
+        _simulate_in_background(f"http://{host}:{port}", settings, speed)
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+def _simulate_in_background(url: str, settings: Settings, speed: float) -> None:
+    import threading
+
+    def main() -> None:
+        asyncio.run(_simulate_when_ready(url, settings, speed))
+
+    threading.Thread(target=main, name="demo-simulator", daemon=True).start()
+
+
+async def _simulate_when_ready(url: str, settings: Settings, speed: float) -> None:
+    import httpx
+
+    from routeboard.demo.simulate import run
+
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+    await run(url, tz=settings.tz, speed=speed)
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="The Routeboard to drive")] = "http://127.0.0.1:8000",
+    speed: Annotated[float, typer.Option(help="Simulated minutes per real minute")] = 30.0,
+) -> None:
+    """Drive the demo technicians through their day over the API (against `routeboard demo`)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    asyncio.run(_simulate_when_ready(url, Settings(), speed))
 
 
 @users_app.command("create")

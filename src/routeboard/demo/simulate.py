@@ -1,0 +1,154 @@
+"""Technicians working through the demo day, tapping their phones over the real API.
+
+The simulator signs in as each technician and, on a clock that starts at the demo's "now" and
+runs ``speed`` times faster than the wall, starts driving to the next job when it is time to
+leave, arrives after the estimated drive, takes the before photo, works for the job's duration,
+takes the after photo, has the customer sign, and finishes. Everything goes through HTTP, exactly
+as a phone would, so the board sees each tap live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from PIL import Image
+
+from routeboard.demo import data
+from routeboard.travel.estimate import Point, estimate
+
+log = logging.getLogger(__name__)
+
+
+def _picture(fmt: str, colour: str) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buf, fmt)
+    return buf.getvalue()
+
+
+@dataclass
+class Technician:
+    username: str
+    headers: dict[str, str]
+    home: Point
+    # Simulated instants at which the current job's steps began.
+    since: dict[int, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class Simulator:
+    client: httpx.AsyncClient
+    tz: ZoneInfo
+    day: date
+    speed: float = 30.0
+    started: float = 0.0
+    technicians: list[Technician] = field(default_factory=list)
+    taps: int = 0
+
+    def now(self) -> datetime:
+        wall = asyncio.get_running_loop().time() - self.started
+        opening = datetime.combine(self.day, data.DEMO_NOW, tzinfo=self.tz)
+        return opening + timedelta(seconds=wall * self.speed)
+
+    async def sign_in(self) -> None:
+        self.started = asyncio.get_running_loop().time()
+        for seed in data.TECHNICIANS:
+            username = seed.name.split()[0].lower()
+            r = await self.client.post(
+                "/api/v1/auth/token",
+                data={"username": username, "password": data.TECHNICIAN_PASSWORD},
+            )
+            r.raise_for_status()
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            home = Point(seed.home_base.lat, seed.home_base.lon)
+            self.technicians.append(Technician(username, headers, home))
+
+    async def step(self) -> None:
+        """One look at every technician's day; at most one tap each."""
+        for tech in self.technicians:
+            try:
+                await self._advance(tech)
+            except httpx.HTTPError as exc:
+                log.warning("simulated %s could not act: %s", tech.username, exc)
+
+    async def _advance(self, tech: Technician) -> None:
+        r = await self.client.get(
+            "/api/v1/jobs", params={"date": self.day.isoformat(), "limit": 50}, headers=tech.headers
+        )
+        jobs = sorted(r.json()["items"], key=lambda j: j["scheduled_start"] or "")
+        now = self.now()
+        active = [j for j in jobs if j["state"] in ("en_route", "in_progress")]
+        if active:
+            await self._work(tech, active[0], now)
+            return
+        here = tech.home
+        for job in jobs:
+            if job["state"] in ("completed", "invoiced"):
+                here = Point(job["site"]["lat"], job["site"]["lon"])
+            if job["state"] != "scheduled":
+                continue
+            site = Point(job["site"]["lat"], job["site"]["lon"])
+            drive = estimate(here, site, now).minutes
+            start = datetime.fromisoformat(job["scheduled_start"])
+            if now >= start - timedelta(minutes=drive):
+                await self._tap(tech, job["id"], "start_travel", site)
+                tech.since[job["id"]] = now
+            return
+
+    async def _work(self, tech: Technician, job: dict[str, Any], now: datetime) -> None:
+        jid = job["id"]
+        began = tech.since.setdefault(jid, now)
+        site = Point(job["site"]["lat"], job["site"]["lon"])
+        if job["state"] == "en_route":
+            if now - began >= timedelta(minutes=20):
+                await self._tap(tech, jid, "start_work", site)
+                await self._photo(tech, jid, "before")
+                tech.since[jid] = now
+            return
+        if now - began >= timedelta(minutes=job["duration_minutes"]):
+            await self._photo(tech, jid, "after")
+            signature = base64.b64encode(_picture("PNG", "white")).decode()
+            await self.client.post(
+                f"/api/v1/jobs/{jid}/signature",
+                json={"signer_name": "Demo Customer", "image_base64": signature},
+                headers=tech.headers,
+            )
+            await self._tap(tech, jid, "complete", site)
+
+    async def _photo(self, tech: Technician, jid: int, kind: str) -> None:
+        colour = "steelblue" if kind == "before" else "seagreen"
+        await self.client.post(
+            f"/api/v1/jobs/{jid}/photos",
+            files={"file": (f"{kind}.jpg", _picture("JPEG", colour), "image/jpeg")},
+            data={"kind": kind},
+            headers=tech.headers,
+        )
+
+    async def _tap(self, tech: Technician, jid: int, action: str, where: Point) -> None:
+        r = await self.client.post(
+            f"/api/v1/jobs/{jid}/transitions",
+            json={"action": action, "lat": where.lat, "lon": where.lon},
+            headers=tech.headers,
+        )
+        if r.status_code == 200:
+            self.taps += 1
+            log.info("%s: %s on job %s", tech.username, action, jid)
+        else:
+            log.warning("%s: %s on job %s refused: %s", tech.username, action, jid, r.text)
+
+
+async def run(base_url: str, *, tz: ZoneInfo, speed: float, every: float = 2.0) -> None:
+    """Drive the demo day until cancelled."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        sim = Simulator(client, tz, datetime.now(tz).date(), speed)
+        await sim.sign_in()
+        while True:
+            await sim.step()
+            await asyncio.sleep(every)
