@@ -102,6 +102,10 @@ PERMISSIONS: dict[str, Rule] = {
     ),
     "POST /api/v1/schedule/optimize": _rule(STAFF, note="proposal only"),
     "POST /api/v1/schedule/optimize/apply": _rule(STAFF, note="re-checked and audited"),
+    "GET /api/v1/availability": _rule(FIELD, {"technician": "own status"}),
+    "POST /api/v1/technicians/{technician_id}/status": _rule(
+        FIELD, {"technician": "own status"}, note="available, break or off_duty"
+    ),
     "GET /api/v1/stream": _rule(PEOPLE, OWN_JOB, note="Server-Sent Events; see Live events"),
     "WS /api/v1/ws": _rule(PEOPLE, OWN_JOB, note="WebSocket; token or page cookie"),
     "GET /api/v1/track/{token}": Rule(public=True, note="the signed link is the credential"),
@@ -112,6 +116,7 @@ PERMISSIONS: dict[str, Rule] = {
     "POST /login": Rule(public=True, note="page form; CSRF token required"),
     "POST /logout": _rule(PEOPLE, note="page form; CSRF token required"),
     "GET /": Rule(public=True, note="page; redirects to /login without a session"),
+    "GET /board": Rule(public=True, note="page; redirects to /login without a staff session"),
 }
 
 # Which live events each role receives (used by the event stream). Technicians get the events of
@@ -123,6 +128,7 @@ EVENT_AUDIENCE: dict[str, Rule] = {
     "job.scheduled": _rule(ON_JOB, OWN_JOB),
     "quote.changed": _rule(STAFF),
     "job.evidence": _rule(FIELD, OWN_JOB),
+    "technician.status": _rule(FIELD, {"technician": "own status"}),
     "snapshot": _rule(PEOPLE, OWN_JOB, note="the board or job as it stands, then events"),
 }
 

@@ -22,6 +22,7 @@ from routeboard.audit.routes import router as audit_router
 from routeboard.auth.routes import router as auth_router
 from routeboard.auth.throttle import SlidingWindow
 from routeboard.auth.tokens import utcnow
+from routeboard.availability.routes import router as availability_router
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
 from routeboard.db import make_engine, make_sessionmaker
@@ -60,6 +61,7 @@ ROUTERS = (
     invoices_router,
     audit_router,
     schedule_router,
+    availability_router,
     events_router,
     tracking_router,
     web_router,

@@ -345,3 +345,14 @@ class TrackingLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TechnicianStatus(Base):
+    """A technician's latest status and when they were last heard from (one row each)."""
+
+    __tablename__ = "technician_status"
+
+    technician_id: Mapped[int] = mapped_column(ForeignKey("technicians.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

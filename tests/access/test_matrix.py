@@ -320,6 +320,14 @@ CASES: dict[str, Case] = {
     ),
     "POST /api/v1/schedule/optimize": Case(_with_job("scheduled", _optimize), staff(200)),
     "POST /api/v1/schedule/optimize/apply": Case(_with_job("scheduled", _apply), staff(200)),
+    "GET /api/v1/availability": Case(
+        fixed("GET", "/api/v1/availability"),
+        table(200, admin=200, dispatcher=200, tech1=200, tech2=200),
+    ),
+    "POST /api/v1/technicians/{technician_id}/status": Case(
+        by_id("POST", "/api/v1/technicians/{}/status", "tech1", json={"status": "break"}),
+        table(200, admin=200, dispatcher=200, tech1=200, tech2=404),
+    ),
     "GET /api/v1/stream": Case(_with_job("scheduled", _stream), people(200)),
     # Opened over a real socket below: 101 is the accepted upgrade; a refused handshake is 403.
     "WS /api/v1/ws": Case(fixed("WS", "/api/v1/ws"), people(101) | {"anonymous": 403}),
@@ -331,6 +339,8 @@ CASES: dict[str, Case] = {
     "GET /": Case(
         fixed("GET", "/"), people(200) | {"device": 303, "integration": 303, "anonymous": 303}
     ),
+    # Everyone but the office is sent to sign in (as someone who may use the board).
+    "GET /board": Case(fixed("GET", "/board"), public(303) | {"admin": 200, "dispatcher": 200}),
 }
 
 

@@ -20,13 +20,14 @@ from fastapi.responses import StreamingResponse
 from starlette.applications import Starlette
 
 from routeboard.access import Authorized, event_visible
+from routeboard.availability.service import set_status, visible_statuses
 from routeboard.config import Settings
 from routeboard.db import ID_MAX, Id
 from routeboard.deps import Actor, actor_from_bearer, actor_from_cookie
 from routeboard.errors import DomainError
 from routeboard.events.board import BoardFilter
 from routeboard.events.hub import LAGGED, Hub, Subscriber, encode, sse_frame
-from routeboard.events.service import board_cards, last_event_id, replay
+from routeboard.events.service import board_cards, last_event_id, replay, take_committed
 from routeboard.schedule.schemas import Day
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -49,12 +50,14 @@ async def _opening(
         # and re-sent live, and applying a card twice changes nothing.
         upto = await last_event_id(session)
         cards = await board_cards(session, actor, where, settings.tz)
+        technicians = await visible_statuses(session, actor) if where.job_id is None else []
     body = {
         "last_event_id": upto,
         "date": where.day.isoformat() if where.day else None,
         "technician_id": where.technician_id,
         "job_id": where.job_id,
         "jobs": [c.model_dump(mode="json") for c in cards],
+        "technicians": [t.model_dump(mode="json") for t in technicians],
     }
     return [(upto, sse_frame(upto, "snapshot", json.dumps(body)))], upto
 
@@ -167,8 +170,9 @@ async def _ws_actor(websocket: WebSocket) -> Actor | None:
 
 @router.websocket("/ws")
 async def websocket_stream(websocket: WebSocket) -> None:
-    """The same events and resume rules as /stream, as JSON messages; the client may change its
-    filters with ``{"type": "filter", "date", "technician_id", "job_id", "last_event_id"}``."""
+    """The same events and resume rules as /stream, as JSON messages. The client may change its
+    filters with ``{"type": "filter", "date", "technician_id", "job_id", "last_event_id"}``, and a
+    technician may report ``{"type": "status", "status": "available" | "break" | "off_duty"}``."""
     actor = await _ws_actor(websocket)
     if actor is None or actor.role not in ("admin", "dispatcher", "technician", "customer"):
         await websocket.close(code=4401)
@@ -214,15 +218,39 @@ async def websocket_stream(websocket: WebSocket) -> None:
                         resume = message.get("last_event_id")
                         hub.unsubscribe(sub)
                         break
-                    await websocket.send_json(
-                        {"type": "error", "error": "unsupported", "message": "unknown message"}
-                    )
+                    if message.get("type") == "status":
+                        await websocket.send_json(
+                            await _status_from_socket(websocket, actor, message)
+                        )
+                    else:
+                        await websocket.send_json(
+                            {"type": "error", "error": "unsupported", "message": "unknown message"}
+                        )
                     incoming = asyncio.ensure_future(websocket.receive_json())
     except WebSocketDisconnect:
         pass
     finally:
         if sub is not None:
             hub.unsubscribe(sub)
+
+
+async def _status_from_socket(
+    websocket: WebSocket, actor: Actor, message: dict[str, object]
+) -> dict[str, object]:
+    """A technician's status tap sent over their open socket: stored, audited as an event, and
+    broadcast like any other change."""
+    status = message.get("status")
+    if actor.role != "technician" or actor.technician_id is None:
+        return {"type": "error", "error": "role_not_allowed", "message": "only technicians"}
+    if status not in ("available", "break", "off_duty"):
+        return {"type": "error", "error": "invalid_input", "message": "unknown status"}
+    app = websocket.app
+    async with app.state.sessionmaker() as session:
+        await set_status(session, actor.technician_id, str(status), at=app.state.clock())
+        await session.commit()
+        events = take_committed(session)
+    await app.state.broadcaster.publish(events)
+    return {"type": "ack", "status": status}
 
 
 def _as_json(frame: bytes) -> str:

@@ -95,8 +95,21 @@ class EvidenceAdded(_Event):
     kind: str
 
 
+class TechnicianStatusChanged(_Event):
+    type: Literal["technician.status"] = "technician.status"
+    status: str
+    since: datetime
+    last_seen_at: datetime
+
+
 AnyEvent = Annotated[
-    JobCreated | JobUpdated | JobTransitioned | JobScheduled | QuoteChanged | EvidenceAdded,
+    JobCreated
+    | JobUpdated
+    | JobTransitioned
+    | JobScheduled
+    | QuoteChanged
+    | EvidenceAdded
+    | TechnicianStatusChanged,
     Field(discriminator="type"),
 ]
 

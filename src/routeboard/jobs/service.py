@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import access_customer, load_job_for_action, visible_jobs
 from routeboard.audit.service import append_audit
+from routeboard.availability.service import STATUS_OF_ACTION, set_status
 from routeboard.deps import Actor
 from routeboard.errors import Conflict, Forbidden, InvalidInput
 from routeboard.events.schemas import JobCreated, JobScheduled, JobTransitioned, JobUpdated
@@ -460,6 +461,8 @@ async def transition_job(
     if action is Action.CANCEL:
         job.cancel_reason = (data.reason or "").strip()
     await EFFECTS[action](session, job, actor, before)
+    if technician_id is not None and action.value in STATUS_OF_ACTION:
+        await set_status(session, technician_id, STATUS_OF_ACTION[action.value], at=actor.at)
     job.updated_at = actor.at
     await session.flush()
     await append_audit(

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -21,14 +21,24 @@ from routeboard.access import Authorized
 from routeboard.auth import service
 from routeboard.auth.routes import throttled
 from routeboard.auth.service import LoginRefusal
-from routeboard.deps import SESSION_COOKIE, OptionalActor, SessionDep, SettingsDep, client_of
+from routeboard.deps import (
+    SESSION_COOKIE,
+    Actor,
+    OptionalActor,
+    SessionDep,
+    SettingsDep,
+    client_of,
+)
 from routeboard.errors import Forbidden
+from routeboard.jobs.schemas import YEARS
 from routeboard.metrics.service import auth_event
 from routeboard.models import AuthSession
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "rb_login_csrf"
+# The board's timeline, in business-local hours; the page widens it for jobs outside it.
+BOARD_HOURS = (7, 19)
 
 
 def _safe_next(target: str) -> str:
@@ -126,17 +136,57 @@ async def logout(session: SessionDep, actor: Authorized) -> Response:
     return response
 
 
+async def _page_csrf(session: SessionDep, actor: Actor) -> str:
+    """The session's CSRF token for page scripts; empty for bearer callers, who need none."""
+    live = await session.get(AuthSession, actor.session_id or "")
+    return (live.csrf_token or "") if live else ""
+
+
 @router.get("/", response_model=None)
 async def home(
     request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor
 ) -> Response:
     if actor is None or actor.role not in ("admin", "dispatcher", "technician", "customer"):
         return RedirectResponse("/login", status_code=303)
-    live = await session.get(AuthSession, actor.session_id or "")
     context = {
         "shop_name": settings.shop_name,
         "username": actor.username,
         "role": actor.role,
-        "csrf_token": live.csrf_token if live else "",
+        "csrf_token": await _page_csrf(session, actor),
     }
     return templates.TemplateResponse(request, "home.html", context)
+
+
+def _board_day(raw: str, today: date) -> date:
+    # A page answers a mistyped date with today's board rather than a JSON error.
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return today
+    return day if day.year in YEARS else today
+
+
+@router.get("/board", response_model=None)
+async def board(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: OptionalActor,
+    day: Annotated[str, Query(alias="date")] = "",
+) -> Response:
+    """The dispatcher board. The page's script draws it from the schedule API and the stream."""
+    if actor is None or not actor.is_staff:
+        return RedirectResponse("/login?next=/board", status_code=303)
+    today = request.app.state.clock().astimezone(settings.tz).date()
+    context = {
+        "shop_name": settings.shop_name,
+        "username": actor.username,
+        "role": actor.role,
+        "csrf_token": await _page_csrf(session, actor),
+        "day": _board_day(day, today).isoformat(),
+        "today": today.isoformat(),
+        "timezone": settings.business_timezone,
+        "day_start": BOARD_HOURS[0],
+        "day_end": BOARD_HOURS[1],
+    }
+    return templates.TemplateResponse(request, "board.html", context)

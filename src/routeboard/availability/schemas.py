@@ -1,0 +1,25 @@
+"""Technician status bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+# What a technician can say about themselves; job states add en_route, on_site and working.
+ManualStatus = Literal["available", "break", "off_duty"]
+
+
+class StatusUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: ManualStatus
+
+
+class TechnicianStatusRead(BaseModel):
+    technician_id: int
+    name: str
+    status: str
+    since: datetime | None
+    last_seen_at: datetime | None

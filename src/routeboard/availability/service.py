@@ -1,0 +1,86 @@
+"""Technicians' status as they report it, and when each was last heard from.
+
+This is the manual part of availability: a technician's own taps (status buttons, job
+transitions). Device positions and derived states join it with the availability issue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from routeboard.access import access_technician
+from routeboard.availability.schemas import TechnicianStatusRead
+from routeboard.events.schemas import TechnicianStatusChanged
+from routeboard.events.service import record_event
+from routeboard.models import Technician, TechnicianStatus
+
+if TYPE_CHECKING:
+    from routeboard.deps import Actor
+
+# The status a job transition implies for its technician.
+STATUS_OF_ACTION = {"start_travel": "en_route", "start_work": "working", "complete": "available"}
+
+
+async def set_status(
+    session: AsyncSession, technician_id: int, status: str, *, at: datetime
+) -> TechnicianStatus:
+    """Record ``status`` (and that the technician was heard from) and tell the board."""
+    row = await session.get(TechnicianStatus, technician_id, with_for_update=True)
+    if row is None:
+        row = TechnicianStatus(
+            technician_id=technician_id, status=status, since=at, last_seen_at=at
+        )
+        session.add(row)
+    elif row.status != status:
+        row.status, row.since = status, at
+    row.last_seen_at = at
+    await session.flush()
+    await record_event(
+        session,
+        TechnicianStatusChanged(
+            technician_id=technician_id, status=row.status, since=row.since, last_seen_at=at
+        ),
+        at=at,
+    )
+    return row
+
+
+async def report_status(
+    session: AsyncSession, technician_id: int, status: str, *, actor: Actor
+) -> TechnicianStatus:
+    """A technician's own status tap (or the office setting it for them)."""
+    await access_technician(session, actor, technician_id)
+    return await set_status(session, technician_id, status, at=actor.at)
+
+
+async def visible_statuses(session: AsyncSession, actor: Actor) -> list[TechnicianStatusRead]:
+    """The office sees every active technician; a technician themself; customers nobody."""
+    query = select(Technician.id).where(Technician.active.is_(True))
+    if actor.role == "technician":
+        query = query.where(Technician.id == actor.technician_id)
+    elif not actor.is_staff:
+        return []
+    return await statuses(session, list((await session.execute(query)).scalars()))
+
+
+async def statuses(session: AsyncSession, technician_ids: list[int]) -> list[TechnicianStatusRead]:
+    rows = await session.execute(
+        select(Technician, TechnicianStatus)
+        .outerjoin(TechnicianStatus, TechnicianStatus.technician_id == Technician.id)
+        .where(Technician.id.in_(technician_ids))
+        .order_by(Technician.name)
+    )
+    return [
+        TechnicianStatusRead(
+            technician_id=tech.id,
+            name=tech.name,
+            status=status.status if status else "unknown",
+            since=status.since if status else None,
+            last_seen_at=status.last_seen_at if status else None,
+        )
+        for tech, status in rows
+    ]
