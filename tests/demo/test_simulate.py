@@ -42,6 +42,7 @@ async def test_simulated_technicians_tap_through_the_day_and_the_board_sees_it(
                     break
             assert sim.taps >= 3
             seen = await stream.next(timeout=3)
-            assert seen.event.startswith("job.")
+            assert seen.event.startswith(("job.", "technician."))
     async with app.state.sessionmaker() as session:
         assert all(r.verified for r in await verify_all_chains(session))
+    await app.state.engine.dispose()

@@ -36,10 +36,14 @@ async def test_snapshot_then_a_technicians_tap_arrives_with_its_id(env: Env) -> 
             assert snap.id == await last_id(env)
             assert [j["id"] for j in snap.data["jobs"]] == [jid]
             assert (await act(env, jid, "start_travel")).status_code == 200
-            msg = await s.next()
-            assert (msg.event, msg.data["to_state"]) == ("job.transitioned", "en_route")
-            assert msg.id == snap.id + 1
+            # One tap, one transaction, two events: the job moved and so did its technician.
+            first, second = await s.next(), await s.next()
+            assert [first.id, second.id] == [snap.id + 1, snap.id + 2]
+            msg = next(m for m in (first, second) if m.event == "job.transitioned")
+            assert msg.data["to_state"] == "en_route"
             assert msg.data["job"]["state"] == "en_route"
+            status = next(m for m in (first, second) if m.event == "technician.status")
+            assert status.data["status"] == "en_route"
 
 
 async def test_resume_gets_exactly_the_missed_events_in_order(env: Env) -> None:

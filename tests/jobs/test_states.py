@@ -19,6 +19,7 @@ from routeboard.jobs.states import (
 )
 
 DOC = Path(__file__).parents[2] / "docs" / "job-lifecycle.md"
+ACCESS_DOC = Path(__file__).parents[2] / "docs" / "access.md"
 PASSING = GuardContext(
     actor_role="dispatcher",
     quote_status="approved",
