@@ -323,8 +323,21 @@ async def test_a_busy_day_at_1366_by_768_with_a_screenshot(env: Env, browser: Br
         await expect(board.block(ids["late"])).to_have_class(re.compile(r"\blate\b"))
         await expect(board.block(ids["cancelled"])).to_have_attribute("data-state", "cancelled")
         await expect(board.column(ids["off"])).to_contain_text("Off today")
+        # The alerts panel names the late job in words.
+        await expect(page.locator("#alerts-list")).to_contain_text(f"Job #{ids['late']}")
+        await expect(page.locator("#alerts-list")).to_contain_text("min late")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         await page.screenshot(path=SCREENSHOT)
+        # Filters: only ADAS-trained technicians' columns; other states dimmed.
+        await page.select_option("#filter-skill", "adas_calibration")
+        adas = await page.locator(".column").count()
+        assert 0 < adas < 12
+        await page.select_option("#filter-skill", "")
+        await expect(page.locator(".column")).to_have_count(12)
+        await page.select_option("#filter-state", "en_route")
+        dimmed = await page.locator(".job.filtered-out").count()
+        assert dimmed > 0
+        assert await page.locator('.job[data-state="en_route"].filtered-out').count() == 0
 
 
 # --- Helpers ----------------------------------------------------------------------------------

@@ -59,7 +59,12 @@ const board = {
   drag: null,
   proposal: null, // the drop waiting in the confirm panel
   statuses: new Map(), // technician id → {status, since, last_seen_at} from the stream
+  skills: new Map(), // technician id → their skills, for the skill filter
+  filter: { skill: "", state: "" },
 };
+
+// An unassigned job whose window opens within this long is an alert.
+const SOON_MS = 2 * 60 * 60 * 1000;
 
 // After this long without a tap or a position, a technician is shown as gone quiet.
 const QUIET_MS = 5 * 60 * 1000;
@@ -155,11 +160,14 @@ function planFor(card) {
 
 /** Columns in the server's order, plus any technician a card names that the schedule did not. */
 function allColumns() {
-  const columns = [...board.columns];
+  const wanted = board.filter.skill;
+  const columns = board.columns.filter(
+    (c) => !wanted || (board.skills.get(c.technician_id) || []).includes(wanted),
+  );
   const known = new Set(columns.map((c) => c.technician_id));
   for (const card of board.cards.values()) {
     const id = card.technician_id;
-    if (id === null || known.has(id)) continue;
+    if (id === null || known.has(id) || wanted) continue;
     known.add(id);
     columns.push({ technician_id: id, name: `Technician ${id}`, known: false });
   }
@@ -388,6 +396,7 @@ function jobBlock(card, plan) {
   block.dataset.state = card.state;
   if (MOVABLE.has(card.state)) block.classList.add("movable");
   if (card.override_reason) block.classList.add("forced");
+  if (board.filter.state && card.state !== board.filter.state) block.classList.add("filtered-out");
   const first = el("span", "job-line");
   if (card.scheduled_start) {
     first.append(el("span", "job-time", clockText(minutesOf(card.scheduled_start))), " ");
@@ -445,11 +454,63 @@ function nowLine() {
   return [line];
 }
 
+/** What needs the dispatcher now, newest concerns first, in words. */
+function alerts() {
+  const out = [];
+  const now = board.now ? Date.parse(board.now) : Date.now();
+  const name = (id) => (columnFor(id) || { name: `Technician ${id}` }).name;
+  for (const card of board.cards.values()) {
+    if (card.technician_id === null && card.window_start) {
+      const opens = Date.parse(card.window_start) - now;
+      if (opens < SOON_MS) {
+        out.push(["soon", `Job #${card.id} is unassigned; its window opens at ${clockText(minutesOf(card.window_start))}`]);
+      }
+    }
+    if (card.override_reason && card.state !== "cancelled") {
+      out.push(["override", `Job #${card.id} was forced: ${card.override_reason}`]);
+    }
+  }
+  for (const plan of board.plan.values()) {
+    const late = Math.round(plan.late_minutes);
+    if (late >= 1) {
+      out.push(["late", `Job #${plan.job_id} (${name(plan.technician_id)}) projected ${late} min late`]);
+    } else if (plan.misses_window) {
+      out.push(["late", `Job #${plan.job_id} (${name(plan.technician_id)}) misses the customer's window`]);
+    }
+  }
+  for (const column of board.columns) {
+    for (const c of column.conflicts || []) {
+      const card = board.cards.get(c.job_id);
+      // conflictText speaks about a proposed placement: the job where it stands is one.
+      const placed = card && card.scheduled_start
+        ? { name: column.name, card, start: new Date(card.scheduled_start) }
+        : null;
+      const text = placed ? conflictText(c, placed) : `Conflict: ${c.kind}`;
+      out.push(["conflict", `Job #${c.job_id} (${column.name}) — ${text}`]);
+    }
+  }
+  for (const [id, status] of board.statuses) {
+    if (status.status === "off_duty" || !status.last_seen_at) continue;
+    const quiet = Math.round((Date.now() - Date.parse(status.last_seen_at)) / 60000);
+    if (quiet * 60000 > QUIET_MS) out.push(["silent", `${name(id)} not heard from for ${quiet} min`]);
+  }
+  return out;
+}
+
+function renderAlerts() {
+  const items = alerts();
+  $("alerts-count").textContent = items.length ? `(${items.length})` : "";
+  $("alerts-list").replaceChildren(
+    ...items.map(([kind, text]) => el("li", `alert alert-${kind}`, text)),
+  );
+}
+
 function renderTray() {
   const tray = [...board.cards.values()]
     .filter((c) => c.technician_id === null)
     .sort((a, b) => a.id - b.id);
   $("tray-count").textContent = tray.length ? `(${tray.length})` : "";
+  renderAlerts();
   $("tray-list").replaceChildren(
     ...tray.map((card) => {
       const item = el("li");
@@ -501,6 +562,13 @@ function failureText(result) {
 }
 
 /** Ask for the day's plan (all technicians, or one); false when the answer is of no use. */
+async function loadSkills() {
+  const result = await api("GET", "/api/v1/technicians?active=true&limit=200");
+  if (!result.ok) return;
+  board.skills = new Map(result.data.items.map((t) => [t.id, t.skills]));
+  if (board.filter.skill) render();
+}
+
 async function loadPlan(technicianId = null) {
   const day = board.day;
   const query = new URLSearchParams({ date: day });
@@ -518,6 +586,7 @@ function mergePlan(schedule, onlyTechnician) {
     name: t.name,
     hours_start: t.hours_start,
     hours_end: t.hours_end,
+    conflicts: t.conflicts,
     known: true,
   }));
   if (onlyTechnician === null) {
@@ -941,6 +1010,13 @@ function start() {
     cancelAnimationFrame(resizing);
     resizing = requestAnimationFrame(() => board.drag || render());
   });
+  for (const [key, id] of [["skill", "filter-skill"], ["state", "filter-state"]]) {
+    $(id).addEventListener("change", (event) => {
+      board.filter[key] = event.target.value;
+      render();
+    });
+  }
+  loadSkills();
   setInterval(reloadPlan, PLAN_REFRESH_MS);
   // "n min ago" and the gone-quiet warning age by themselves; redraw between drags.
   setInterval(() => board.loaded && !board.drag && render(), 60 * 1000);
