@@ -84,8 +84,9 @@ async def bench_api(tmp: Path) -> None:
     await upgrade(engine)
     async with make_sessionmaker(engine)() as session:
         tech = Technician(
-            name="Bench Tech", phone="+1 214 555 0100", email="b@example.com", skills=[],
-            home_address="Plano", home_lat=33.0, home_lon=-96.7, working_hours={},
+            name="Bench Tech", phone="+1 214 555 0100", email="b@example.com",
+            skills=["chip_repair"], home_address="Plano", home_lat=33.0, home_lon=-96.7,
+            working_hours={d: ["00:00", "23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
         )  # fmt: skip
         customer = Customer(name="Bench Customer", phone="+1 214 555 0101")
         session.add_all([tech, customer])
