@@ -7,13 +7,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from alembic.script import ScriptDirectory
 
 from routeboard.migrate import alembic_config
+from tests.events.live import wait_ready
 
 EXE = [sys.executable, "-m", "routeboard.cli"]
 
@@ -57,16 +57,7 @@ def test_users_create_then_serve_on_embedded_sqlite(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
-            time.sleep(0.2)
+        wait_ready(base, server)
         token = httpx.post(
             f"{base}/api/v1/auth/token", data={"username": "owner", "password": "first-admin-pw"}
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -90,3 +92,19 @@ async def sse(
     async with client.stream("GET", url, headers=headers, params=params) as response:
         assert response.status_code == 200, await response.aread()
         yield SSE(response, response.aiter_lines())
+
+
+def wait_ready(base: str, proc: subprocess.Popen[Any], seconds: float = 30) -> None:
+    """Block until a `routeboard serve` process answers /readyz (or fail with its output)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            output = proc.stdout or proc.stderr
+            raise AssertionError(output.read() if output else f"exited {proc.returncode}")
+        assert time.monotonic() < deadline, "server did not become ready"
+        time.sleep(0.2)

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ import websockets
 
 from routeboard.auth.tokens import issue_token
 from tests.conftest import JWT_KEY, REQUIRE_SERVICES, Env
-from tests.events.live import free_port, serving, sse
+from tests.events.live import free_port, serving, sse, wait_ready
 from tests.flows import act, to_state
 
 pytestmark = pytest.mark.anyio
@@ -50,16 +49,7 @@ def instance(database_url: str, data_dir: Path) -> Iterator[str]:
     with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "instance did not start"
-                time.sleep(0.2)
+            wait_ready(base, proc)
             yield base
         finally:
             proc.terminate()
