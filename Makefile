@@ -38,6 +38,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/scheduling.py
+	$(BIN)/python bench/stream.py
 
 docs: $(STAMP)
 	$(BIN)/routeboard docs

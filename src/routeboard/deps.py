@@ -50,9 +50,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             discard_pending(session)
             await session.rollback()
             raise
+        # Hand the events over before any other await (closing the session is one): another
+        # request committing a higher id must not reach the streams first.
         events = take_committed(session)
-    if events:
-        await broadcaster.publish(events)
+        if events:
+            await broadcaster.publish(events)
 
 
 def get_planner(request: Request) -> Planner:

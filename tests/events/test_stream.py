@@ -200,3 +200,22 @@ async def test_a_tracking_link_streams_its_job_only_and_revoking_cuts_it(env: En
                 await s.next(timeout=2)
         r = await client.get(f"/api/v1/track/{token}/stream")
         assert (r.status_code, r.json()["error"]) == (401, "invalid_link")
+
+
+async def test_an_event_overtaken_by_a_later_one_is_still_delivered(env: Env) -> None:
+    """Two commits can reach the hub out of id order; neither may be lost (cards are idempotent)."""
+    from routeboard.events.schemas import JobUpdated
+
+    jid = await to_state(env, "scheduled")
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with sse(client, "/api/v1/stream", env.h("dispatcher")) as s:
+            covered = (await s.next()).id or 0
+            hub = env.app.state.hub
+            late, early = covered + 2, covered + 1
+            for ident in (late, early, late):
+                event = JobUpdated(job_id=jid, technician_id=env.cast.tech1_id, fields=["notes"])
+                hub.deliver([EventRead(id=ident, event=event)])
+            got = [(await s.next()).id, (await s.next()).id]
+            assert got == [late, early]
+            with pytest.raises(TimeoutError):
+                await s.next(timeout=0.3)

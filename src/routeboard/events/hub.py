@@ -92,6 +92,10 @@ class Hub:
                 except asyncio.QueueFull:
                     sub.lagged = True
                     log.warning("stream subscriber fell %s events behind; dropping it", QUEUE_LIMIT)
+                    # Make room for the one message that matters: reconnect (and be replayed).
+                    while not sub.queue.empty():
+                        sub.queue.get_nowait()
+                    sub.queue.put_nowait((LAGGED, b"", None))
 
     def card_belongs(self, sub: Subscriber, item: EventRead) -> bool:
         card = item.event.job

@@ -3,14 +3,16 @@
 A fresh connection gets a ``snapshot`` (the board for a day, or one job) carrying the id of the
 last event it includes, then every later event with its ``id``. A reconnection with
 ``Last-Event-ID`` gets exactly the events it missed, from the events table, then goes live with
-no gap and no duplicate: the stream subscribes *before* reading, and drops live events it has
-already sent. Every event passes the caller's access rules before it is written.
+no gap: the stream subscribes *before* reading, and drops the live events its opening already
+covered (and any it has just sent). Every event passes the caller's access rules before it is
+written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Annotated
@@ -92,9 +94,15 @@ async def _frames(
     sub = hub.subscribe(actor, where)
     try:
         yield f"retry: 3000\n: routeboard stream for {actor.role}\n\n".encode()
-        opening, sent = await _opening(request.app, actor, where, resume_from)
+        opening, covered = await _opening(request.app, actor, where, resume_from)
         for _, frame in opening:
             yield frame
+        # The snapshot can be large; the connection may live for hours.
+        del opening
+        # Live events up to what the opening covered are already in it. Later ones are sent even
+        # if one overtakes another: applying an event's card twice is harmless, skipping one is
+        # not. ``recent`` only stops the same event going out twice.
+        recent: deque[int] = deque(maxlen=256)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.stream_max_seconds
         while True:
@@ -117,10 +125,11 @@ async def _frames(
                 yield b": ping\n\n"
                 continue
             if event_id == LAGGED:
+                yield b"event: reconnect\ndata: {}\n\n"
                 return
-            if event_id <= sent:
+            if event_id <= covered or event_id in recent:
                 continue
-            sent = event_id
+            recent.append(event_id)
             yield frame
     finally:
         hub.unsubscribe(sub)
@@ -190,9 +199,11 @@ async def websocket_stream(websocket: WebSocket) -> None:
     try:
         while True:
             sub = hub.subscribe(actor, where)
-            opening, sent = await _opening(websocket.app, actor, where, resume)
+            opening, covered = await _opening(websocket.app, actor, where, resume)
             for _, frame in opening:
                 await websocket.send_text(_as_json(frame))
+            del opening
+            recent: deque[int] = deque(maxlen=256)
             incoming = asyncio.ensure_future(websocket.receive_json())
             while True:
                 getter = asyncio.ensure_future(sub.queue.get())
@@ -201,8 +212,11 @@ async def websocket_stream(websocket: WebSocket) -> None:
                 )
                 if getter in done:
                     event_id, frame, _ = getter.result()
-                    if event_id > sent:
-                        sent = event_id
+                    if event_id == LAGGED:
+                        await websocket.close(code=4408, reason="fell behind; reconnect")
+                        return
+                    if event_id > covered and event_id not in recent:
+                        recent.append(event_id)
                         await websocket.send_text(_as_json(frame))
                 else:
                     getter.cancel()
