@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     engine = make_engine(settings.effective_database_url)
 
     http = httpx.AsyncClient(headers={"User-Agent": f"Routeboard/{__version__}"})
-    hub = Hub(settings.tz)
+    hub = Hub()
     broadcaster: InProcessBroadcaster | RedisBroadcaster = (
         RedisBroadcaster(settings.redis_url, hub)
         if settings.redis_url

@@ -14,11 +14,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from routeboard.access import audience_key, event_visible
 from routeboard.deps import Actor
-from routeboard.events.board import BoardFilter, belongs
+from routeboard.events.board import BoardFilter
 from routeboard.events.schemas import AnyEvent, EventRead
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class Subscriber:
     )
     lagged: bool = False
 
-    def matches(self, event: AnyEvent, tz: ZoneInfo) -> bool:
+    def matches(self, event: AnyEvent) -> bool:
         if self.where.job_id is not None:
             return event.job_id == self.where.job_id
         wanted = self.where.technician_id
@@ -60,8 +59,7 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, tz: ZoneInfo) -> None:
-        self.tz = tz
+    def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
         self.encodings = 0  # how many times an event was serialised (once per audience)
 
@@ -77,7 +75,7 @@ class Hub:
         for item in events:
             frames: dict[str, bytes | None] = {}
             for sub in list(self.subscribers):
-                if sub.lagged or not sub.matches(item.event, self.tz):
+                if sub.lagged or not sub.matches(item.event):
                     continue
                 key = audience_key(sub.actor)
                 if key not in frames:
@@ -96,7 +94,3 @@ class Hub:
                     while not sub.queue.empty():
                         sub.queue.get_nowait()
                     sub.queue.put_nowait((LAGGED, b"", None))
-
-    def card_belongs(self, sub: Subscriber, item: EventRead) -> bool:
-        card = item.event.job
-        return card is not None and belongs(card, sub.where, self.tz)

@@ -65,6 +65,13 @@ class Window(Strict):
             raise ValueError("the window must end after it starts")
         return self
 
+    @classmethod
+    def of(cls, job: Job) -> Window | None:
+        """The job's arrival window, if it has one."""
+        if job.window_start is None or job.window_end is None:
+            return None
+        return cls(start=job.window_start, end=job.window_end)
+
 
 class VehicleIn(Strict):
     year: int = Field(ge=1981, le=datetime.now(UTC).year + 2)
@@ -176,11 +183,7 @@ class JobRead(BaseModel):
 
     @classmethod
     def of(cls, job: Job, contact: Customer | None = None) -> JobRead:
-        window = (
-            Window(start=job.window_start, end=job.window_end)
-            if job.window_start and job.window_end
-            else None
-        )
+        window = Window.of(job)
         insurance = (
             Insurance(
                 carrier=job.insurance_carrier,
@@ -266,11 +269,7 @@ class JobCustomerView(BaseModel):
 
     @classmethod
     def of(cls, job: Job, technician: Technician | None) -> JobCustomerView:
-        window = (
-            Window(start=job.window_start, end=job.window_end)
-            if job.window_start and job.window_end
-            else None
-        )
+        window = Window.of(job)
         v = job.vehicle
         # Until live positions arrive (availability), the promised start is the best estimate.
         eta = job.scheduled_start if job.state in ("scheduled", "en_route") else None
