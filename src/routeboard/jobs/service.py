@@ -141,19 +141,6 @@ async def create_job(session: AsyncSession, data: JobCreate, *, actor: Actor) ->
     return job
 
 
-async def _overlaps(
-    session: AsyncSession, job: Job, technician_id: int, start: datetime, end: datetime
-) -> tuple[int, ...]:
-    query = select(Job.id).where(
-        Job.technician_id == technician_id,
-        Job.state.in_([s.value for s in ACTIVE_ON_DAY]),
-        Job.id != job.id,
-        Job.scheduled_start < end,
-        Job.scheduled_end > start,
-    )
-    return tuple((await session.execute(query.order_by(Job.scheduled_start))).scalars())
-
-
 async def update_job(
     session: AsyncSession, job_id: int, data: JobUpdate, *, actor: Actor, planner: Planner
 ) -> Job:
@@ -191,20 +178,19 @@ async def update_job(
             # A longer job can run into the next one or past the day: re-check, report, refuse.
             tech = await session.get(Technician, job.technician_id)
             assert tech is not None
-            end = job.scheduled_start + timedelta(minutes=data.duration_minutes)
-            clash = await _overlaps(session, job, job.technician_id, job.scheduled_start, end)
-            _, conflicts = await placement_conflicts(
+            stop, conflicts = await placement_conflicts(
                 session, job, tech, job.scheduled_start, planner=planner
             )
             worse = [c for c in conflicts if c.kind != "outside_window"]
-            if clash or worse:
+            if worse:
+                clash = any(c.kind == "overlap" for c in worse)
                 guard = "schedule_overlap" if clash else "schedule_infeasible"
                 refusal = _refusal(
                     Refused(guard, f"a {data.duration_minutes}-minute job no longer fits")
                 )
                 refusal.details = conflict_details(guard, conflicts)
                 raise refusal
-            job.scheduled_end = end
+            job.scheduled_end = stop.end
     job.updated_at = actor.at
     await session.flush()
     await session.refresh(job, ["vehicle"])
@@ -303,20 +289,21 @@ async def schedule_job(
     start = data.start
     end = start + timedelta(minutes=job.duration_minutes)
     ok = technician is not None and technician.active
-    overlaps: tuple[int, ...] = ()
     conflicts: list[Clash] = []
     if technician is not None and ok:
-        overlaps = await _overlaps(session, job, technician.id, start, end)
         _, conflicts = await placement_conflicts(session, job, technician, start, planner=planner)
+    # Overlaps are refused by their own rule (schedule_overlap); the rest as schedule_infeasible.
+    overlaps = tuple(c.other_job_id for c in conflicts if c.kind == "overlap" and c.other_job_id)
+    others = tuple(c.kind for c in conflicts if c.kind != "overlap")
     override = (data.override_reason or "").strip() or None
-    forced = bool(override and (overlaps or conflicts))
+    forced = bool(override and conflicts)
     ctx = await _guard_context(session, job, actor)
     ctx = GuardContext(
         **{
             **ctx.__dict__,
             "target_technician_ok": ok,
             "overlapping_job_ids": () if override else overlaps,
-            "infeasible": () if override else tuple(c.kind for c in conflicts),
+            "infeasible": () if override else others,
         }
     )
     try:
