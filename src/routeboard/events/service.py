@@ -49,7 +49,8 @@ async def record_event(
     )
     session.add(row)
     await session.flush()
-    session.info.setdefault(_PENDING, []).append(row)
+    # Kept with its typed event: broadcasting after commit needs no second parse of the payload.
+    session.info.setdefault(_PENDING, []).append((row, event))
     return row
 
 
@@ -75,9 +76,9 @@ async def _serialise_event_writers(session: AsyncSession) -> None:
 
 def take_committed(session: AsyncSession) -> list[EventRead]:
     """The events written by the transaction that just committed, ready to broadcast."""
-    rows: list[Event] = session.info.pop(_PENDING, [])
+    written: list[tuple[Event, AnyEvent]] = session.info.pop(_PENDING, [])
     session.info.pop(_LOCKED, None)
-    return [EventRead(id=r.id, event=_adapter.validate_python(r.payload)) for r in rows]
+    return [EventRead(id=row.id, event=event) for row, event in written]
 
 
 def discard_pending(session: AsyncSession) -> None:
