@@ -60,38 +60,64 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-async def database_url(
-    backend: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if backend == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "routeboard.sqlite3"
-        url = f"sqlite+aiosqlite:///{path}"
+class Databases:
+    """One migrated database per backend, made on first use and dropped at the end.
+
+    Looked up per test by the ``backend`` the test sees, so a folder that narrows ``backend``
+    (tests/access, tests/scaleout) really gets that database, whatever ran before it.
+    """
+
+    def __init__(self, tmp: pytest.TempPathFactory) -> None:
+        self.tmp = tmp
+        self.urls: dict[str, str] = {}
+        self.pg_name = f"routeboard_test_{os.getpid()}"
+
+    def _admin(self) -> AsyncEngine:
+        return make_engine(
+            f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/test", isolation_level="AUTOCOMMIT"
+        )
+
+    async def url(self, backend: str) -> str:
+        if backend in self.urls:
+            return self.urls[backend]
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{self.tmp.mktemp('db') / 'routeboard.sqlite3'}"
+        else:
+            if not _pg_reachable():
+                reason = f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}"
+                if REQUIRE_SERVICES:
+                    pytest.fail(f"{reason} and ROUTEBOARD_REQUIRE_SERVICES=1")
+                pytest.skip(reason)
+            admin = self._admin()
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_name}"'))
+                await conn.execute(text(f'CREATE DATABASE "{self.pg_name}"'))
+            await admin.dispose()
+            url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{self.pg_name}"
         engine = make_engine(url)
         await upgrade(engine)
         await engine.dispose()
-        yield url
-        return
-    if not _pg_reachable():
-        reason = f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} and ROUTEBOARD_REQUIRE_SERVICES=1")
-        pytest.skip(reason)
-    name = f"routeboard_test_{os.getpid()}"
-    admin = make_engine(
-        f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/test", isolation_level="AUTOCOMMIT"
-    )
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    engine = make_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
-    yield url
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+        self.urls[backend] = url
+        return url
+
+    async def close(self) -> None:
+        if "postgresql" in self.urls:
+            admin = self._admin()
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
+            await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Databases]:
+    made = Databases(tmp_path_factory)
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+async def database_url(backend: str, databases: Databases) -> str:
+    return await databases.url(backend)
 
 
 async def _empty(engine: AsyncEngine) -> None:
