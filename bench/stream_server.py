@@ -42,7 +42,7 @@ def app() -> FastAPI:
         rows = session.info.get(_PENDING)
         if rows:
             now = time.time()
-            for row in rows:
+            for row, _ in rows:
                 committed[row.id] = now
 
     event.listen(Session, "after_commit", stamp)

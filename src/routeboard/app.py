@@ -103,7 +103,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     engine = make_engine(settings.effective_database_url)
 
     http = httpx.AsyncClient(headers={"User-Agent": f"Routeboard/{__version__}"})
-    hub = Hub()
+    hub = Hub(
+        coalesce_seconds=lambda: settings.stream_coalesce_ms / 1000,
+        heartbeat_seconds=lambda: settings.stream_heartbeat_seconds,
+    )
     broadcaster: InProcessBroadcaster | RedisBroadcaster = (
         RedisBroadcaster(settings.redis_url, hub)
         if settings.redis_url
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(broadcaster.run)
+            tasks.start_soon(hub.run)
             tasks.start_soon(prune_forever, app)
             yield
             tasks.cancel_scope.cancel()

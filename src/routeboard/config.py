@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     )
     event_retention_days: int = Field(default=7, ge=1, description="How long events are replayable")
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive period")
+    stream_coalesce_ms: float = Field(
+        default=20.0,
+        ge=0,
+        le=1000,
+        description="Events for one stream within this window go out in one write",
+    )
     stream_max_seconds: float = Field(
         default=1800.0, gt=0, description="After this a stream asks its client to reconnect"
     )

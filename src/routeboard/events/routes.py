@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
 from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from routeboard.access import Authorized, event_visible
 from routeboard.availability.service import set_status, visible_statuses
@@ -28,7 +30,7 @@ from routeboard.db import ID_MAX, Id
 from routeboard.deps import Actor, actor_from_bearer, actor_from_cookie
 from routeboard.errors import DomainError
 from routeboard.events.board import BoardFilter
-from routeboard.events.hub import LAGGED, Hub, Subscriber, encode, sse_frame
+from routeboard.events.hub import LAGGED, RECONNECT, Hub, Subscriber, encode, sse_frame
 from routeboard.events.service import board_cards, last_event_id, replay, take_committed
 from routeboard.schedule.schemas import Day
 
@@ -64,92 +66,91 @@ async def _opening(
     return [(upto, sse_frame(upto, "snapshot", json.dumps(body)))], upto
 
 
+class EventStreamResponse(Response):
+    """A live Server-Sent Events response: the opening, then whatever the hub writes to it.
+
+    The connection's own task writes the opening and then only waits, for the client to leave
+    or the stream's lifetime to run out; live events are written by the hub (see ``hub``).
+    """
+
+    def __init__(
+        self,
+        actor: Actor,
+        where: BoardFilter,
+        resume_from: int | None = None,
+        still_allowed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        # No class-level media type: FastAPI would document the JSON errors as event streams.
+        super().__init__(headers={**SSE_HEADERS, "Content-Type": "text/event-stream"})
+        self.actor = actor
+        self.where = where
+        self.resume_from = resume_from
+        self.still_allowed = still_allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app: Starlette = scope["app"]
+        hub: Hub = app.state.hub
+        settings: Settings = app.state.settings
+        lifetime = settings.stream_max_seconds
+        start = asyncio.get_running_loop().time()
+        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        hello = f"retry: 3000\n: routeboard stream for {self.actor.role}\n\n".encode()
+        await send({"type": "http.response.body", "body": hello, "more_body": True})
+        # Subscribed before the opening is read, so nothing committed meanwhile is missed.
+        stream = hub.attach(self.actor, self.where, send, self.still_allowed)
+        try:
+            opening, stream.covered = await _opening(app, self.actor, self.where, self.resume_from)
+            body = b"".join(frame for _, frame in opening)
+            del opening  # the snapshot can be large; the connection may live for hours
+            while body:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                body = stream.take()
+            stream.ready = True
+            hub.dirty.add(stream)
+            hub.schedule_flush()
+            remaining = lifetime - (asyncio.get_running_loop().time() - start)
+            try:
+                async with asyncio.timeout(max(remaining, 0)):
+                    await _until_disconnected(receive)
+                return
+            except TimeoutError:
+                stream.end(RECONNECT)
+                hub.schedule_flush()
+            # The hub writes the last frame; wait for it (bounded: a client that stopped
+            # reading is simply dropped).
+            with suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await _until_disconnected(receive)
+        finally:
+            hub.unsubscribe(stream)
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 def event_stream(
-    request: Request,
     actor: Actor,
     where: BoardFilter,
     resume_from: int | None = None,
     still_allowed: Callable[[], Awaitable[bool]] | None = None,
-) -> StreamingResponse:
-    return StreamingResponse(
-        _frames(request, actor, where, resume_from, still_allowed),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-    )
+) -> EventStreamResponse:
+    return EventStreamResponse(actor, where, resume_from, still_allowed)
 
 
 def _filter(day: date | None, technician_id: int | None, job_id: int | None) -> BoardFilter:
     return BoardFilter(day=day, technician_id=technician_id, job_id=job_id)
 
 
-async def _frames(
-    request: Request,
-    actor: Actor,
-    where: BoardFilter,
-    resume_from: int | None,
-    still_allowed: Callable[[], Awaitable[bool]] | None = None,
-) -> AsyncIterator[bytes]:
-    hub: Hub = request.app.state.hub
-    settings: Settings = request.app.state.settings
-    sub = hub.subscribe(actor, where)
-    try:
-        yield f"retry: 3000\n: routeboard stream for {actor.role}\n\n".encode()
-        opening, covered = await _opening(request.app, actor, where, resume_from)
-        for _, frame in opening:
-            yield frame
-        # The snapshot can be large; the connection may live for hours.
-        del opening
-        # Live events up to what the opening covered are already in it. Later ones are sent even
-        # if one overtakes another: applying an event's card twice is harmless, skipping one is
-        # not. ``recent`` only stops the same event going out twice.
-        recent: deque[int] = deque(maxlen=256)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + settings.stream_max_seconds
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                yield b"event: reconnect\ndata: {}\n\n"
-                return
-            try:
-                event_id, frame, _ = await asyncio.wait_for(
-                    sub.queue.get(), min(settings.stream_heartbeat_seconds, remaining)
-                )
-            except TimeoutError:
-                if sub.lagged:
-                    yield b"event: reconnect\ndata: {}\n\n"
-                    return
-                if still_allowed is not None and not await still_allowed():
-                    # A revoked credential ends the stream at the next heartbeat.
-                    yield b"event: revoked\ndata: {}\n\n"
-                    return
-                yield b": ping\n\n"
-                continue
-            # Whatever else is already waiting goes out in the same write: under load a stream
-            # catches up in one syscall instead of one per event.
-            batch: list[bytes] = []
-            while True:
-                if event_id == LAGGED:
-                    yield b"".join([*batch, b"event: reconnect\ndata: {}\n\n"])
-                    return
-                if event_id > covered and event_id not in recent:
-                    recent.append(event_id)
-                    batch.append(frame)
-                if sub.queue.empty():
-                    break
-                event_id, frame, _ = sub.queue.get_nowait()
-            if batch:
-                yield b"".join(batch)
-    finally:
-        hub.unsubscribe(sub)
-
-
 @router.get(
     "/stream",
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
+    status_code=200,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream(
-    request: Request,
     actor: Authorized,
     day: Annotated[Day | None, Query(alias="date", description="Business-local day")] = None,
     technician_id: Id | None = None,
@@ -158,15 +159,13 @@ async def stream(
     last_event_id: Annotated[
         int | None, Query(ge=0, le=ID_MAX, description="Resume after this id")
     ] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Server-Sent Events: a snapshot (or the missed events), then live events."""
     resume = last_event_id
     if last_event_id_header and last_event_id_header.isdigit() and len(last_event_id_header) < 19:
         resume = int(last_event_id_header)
     where = _filter(day, technician_id, job_id)
-    return StreamingResponse(
-        _frames(request, actor, where, resume), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return EventStreamResponse(actor, where, resume)
 
 
 async def _ws_actor(websocket: WebSocket) -> Actor | None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, status
-from fastapi.responses import StreamingResponse
 
 from routeboard.access import Authorized
 from routeboard.db import Id
 from routeboard.deps import SessionDep, SettingsDep, client_of
 from routeboard.events.board import BoardFilter
-from routeboard.events.routes import event_stream
+from routeboard.events.routes import EventStreamResponse, event_stream
 from routeboard.jobs.schemas import JobCustomerView
 from routeboard.tracking import service
 from routeboard.tracking.schemas import TrackingLinkCreated, TrackingLinksRevoked, TrackView
@@ -56,7 +55,8 @@ async def read_tracking(
 
 @router.get(
     "/track/{token}/stream",
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
+    status_code=200,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def tracking_stream(
@@ -64,7 +64,7 @@ async def tracking_stream(
     request: Request,
     session: SessionDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """The customer's live view of their job, opened by the link; revoking the link ends it."""
     key = request.app.state.signing_key
     clock = request.app.state.clock
@@ -77,4 +77,4 @@ async def tracking_stream(
         return await service.link_alive(maker, token, key=key, now=clock())
 
     resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    return event_stream(request, visitor, BoardFilter(job_id=job.id), resume, still_allowed)
+    return event_stream(visitor, BoardFilter(job_id=job.id), resume, still_allowed)
