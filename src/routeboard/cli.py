@@ -66,7 +66,10 @@ def serve(
     _quiet_http_client_logs()
     asyncio.run(_migrate(settings))
     typer.echo(f"Routeboard on http://{host}:{port}  (database: {_safe_url(settings)})")
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+    # Live streams never finish on their own: give them a few seconds, then close them.
+    uvicorn.run(
+        create_app(settings), host=host, port=port, proxy_headers=True, timeout_graceful_shutdown=5
+    )
 
 
 @app.command()
@@ -101,7 +104,7 @@ def demo(
     if speed > 0:
         typer.echo(f"Simulating the technicians' day at {speed:g}x (--speed 0 to stop it)")
         _simulate_in_background(f"http://{host}:{port}", settings, speed)
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=5)
 
 
 def _simulate_in_background(url: str, settings: Settings, speed: float) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
@@ -123,8 +124,15 @@ async def actor_from_bearer(
     claims = read_token(request.app.state.signing_key, token, now=now)
     if claims is None:
         raise NotAuthenticated("the token is invalid or expired", code="invalid_token")
-    user = await session.get(User, int(claims["sub"]))
-    live = await session.get(AuthSession, claims.get("sid") or "")
+    # One query for both rows: every API request pays for it.
+    found = (
+        await session.execute(
+            select(User, AuthSession)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(User.id == int(claims["sub"]), AuthSession.id == (claims.get("sid") or ""))
+        )
+    ).first()
+    user, live = found if found is not None else (None, None)
     if (
         user is None
         or not user.active

@@ -27,7 +27,14 @@ def free_port() -> int:
 async def serving(app: FastAPI) -> AsyncIterator[str]:
     """``app`` on a real socket (uvicorn, lifespan included) for streaming tests."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -219,3 +220,81 @@ async def test_an_event_overtaken_by_a_later_one_is_still_delivered(env: Env) ->
             assert got == [late, early]
             with pytest.raises(TimeoutError):
                 await s.next(timeout=0.3)
+
+
+async def test_a_client_that_stops_reading_holds_up_no_one_and_is_told_to_reconnect(
+    env: Env,
+) -> None:
+    """Writes to a stalled client go on in the background while every other stream is written
+    as before; once it is too far behind, its stream ends with ``reconnect``."""
+    from routeboard.events.hub import QUEUE_LIMIT, RECONNECT, Stream
+    from routeboard.events.schemas import JobUpdated
+
+    jid = await to_state(env, "scheduled")
+    token = env.h("dispatcher")["Authorization"]
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        host, port = base.removeprefix("http://").split(":")
+        loop = asyncio.get_running_loop()
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.setblocking(False)
+        await loop.sock_connect(raw, (host, int(port)))
+        request = f"GET /api/v1/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}\r\n\r\n"
+        await loop.sock_sendall(raw, request.encode())
+        head = b""
+        while b"event: snapshot" not in head:
+            head += await loop.sock_recv(raw, 1 << 16)
+        hub = env.app.state.hub
+        stalled = next(s for s in hub.subscribers if isinstance(s, Stream))
+        # From here on the client reads nothing.
+        async with sse(client, "/api/v1/stream", env.h("dispatcher")) as s:
+            covered = (await s.next()).id or 0
+            big = ["x" * 1000] * 60  # ~60 kB frames: the socket buffers fill after some MB
+            n = 0
+            while not stalled.busy:
+                n += 1
+                assert n < 400, "the stalled client's write never had to wait"
+                event = JobUpdated(job_id=jid, technician_id=env.cast.tech1_id, fields=big)
+                hub.deliver([EventRead(id=covered + n, event=event)])
+                assert (await s.next()).id == covered + n  # the reading stream keeps up
+            first = n + 1
+            small = JobUpdated(job_id=jid, technician_id=env.cast.tech1_id, fields=["notes"])
+            last = first + QUEUE_LIMIT
+            for n in range(first, last + 1):
+                hub.deliver([EventRead(id=covered + n, event=small)])
+                if n % 100 == 0:
+                    await asyncio.sleep(0.05)  # the reading stream is flushed meanwhile
+            assert stalled.ending is not None and not stalled.pending
+            got = [m.id for m in await s.until(covered + last)]
+            assert got == list(range(covered + first, covered + last + 1))
+        rest = b""
+        try:
+            async with asyncio.timeout(10):
+                while not rest.endswith(b"\r\n0\r\n\r\n"):  # the response's last chunk
+                    rest += await loop.sock_recv(raw, 1 << 16)
+            assert rest.removesuffix(b"\r\n0\r\n\r\n").endswith(RECONNECT)
+        finally:
+            raw.close()
+        await asyncio.sleep(0.1)
+        assert not [s for s in hub.subscribers if isinstance(s, Stream)]
+
+
+async def test_events_in_one_window_go_out_in_one_write(env: Env) -> None:
+    from routeboard.events.schemas import JobUpdated
+
+    env.settings.stream_coalesce_ms = 200
+    jid = await to_state(env, "scheduled")
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with client.stream("GET", "/api/v1/stream", headers=env.h("dispatcher")) as r:
+            chunks = r.aiter_raw()
+            opening = b""
+            while b"event: snapshot" not in opening:
+                opening += await anext(chunks)
+            covered = int(opening.split(b"event: snapshot")[0].rsplit(b"id: ", 1)[1].split()[0])
+            hub = env.app.state.hub
+            for n in range(1, 6):
+                event = JobUpdated(job_id=jid, technician_id=env.cast.tech1_id, fields=["notes"])
+                hub.deliver([EventRead(id=covered + n, event=event)])
+                await asyncio.sleep(0.01)
+            chunk = await asyncio.wait_for(anext(chunks), 2)
+            assert chunk.count(b"event: job.updated") == 5

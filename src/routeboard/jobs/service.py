@@ -192,8 +192,10 @@ async def update_job(
                 raise refusal
             job.scheduled_end = stop.end
     job.updated_at = actor.at
-    await session.flush()
-    await session.refresh(job, ["vehicle"])
+    if data.vehicle is not None:
+        await session.flush()
+        await session.refresh(job, ["vehicle"])
+    # The audit entry's flush writes the job's changes too: one UPDATE, not two.
     await append_audit(session, job, actor=actor, action="job.updated", data={"fields": changed})
     await record_event(
         session,
