@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
 from routeboard import __version__
 from routeboard.access import PERMISSIONS
@@ -28,6 +29,7 @@ from routeboard.customers.routes import router as customers_router
 from routeboard.db import make_engine, make_sessionmaker
 from routeboard.errors import ERROR_RESPONSES, install_handlers
 from routeboard.events.hub import Hub
+from routeboard.events.routes import HANDOFF, EventStreamResponse
 from routeboard.events.routes import router as events_router
 from routeboard.events.service import InProcessBroadcaster, RedisBroadcaster, prune_events
 from routeboard.health.routes import router as health_router
@@ -98,6 +100,22 @@ async def prune_forever(app: FastAPI, every_seconds: float = 3600) -> None:
         await anyio.sleep(every_seconds)
 
 
+class Routeboard(FastAPI):
+    """FastAPI, plus running a live stream after the framework has answered its request."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        before = set(scope)
+        await super().__call__(scope, receive, send)
+        stream: EventStreamResponse | None = scope.get(HANDOFF)
+        if stream is None:
+            return
+        # What the framework put in the scope (exit stacks, the route, the request's state) would
+        # otherwise live as long as the stream.
+        for key in set(scope) - before:
+            del scope[key]
+        await stream.run(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.effective_database_url)
@@ -126,7 +144,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         await http.aclose()
         await engine.dispose()
 
-    app = FastAPI(
+    app = Routeboard(
         title="Routeboard",
         version=__version__,
         description="Dispatch, scheduling and live technician availability for mobile auto glass.",

@@ -7,6 +7,7 @@ through untouched and unbuffered.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +22,22 @@ PAGE_CSP = (
 DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
 
 
+def secure_headers(path: str, given: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``given`` plus the hardening headers a response to ``path`` must carry."""
+    headers = list(given)
+    names = {k.lower() for k, _ in headers}
+    extra = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"permissions-policy", b"geolocation=(self), camera=(self), microphone=()"),
+    ]
+    content_type = dict(headers).get(b"content-type", b"")
+    if content_type.startswith(b"text/html") and path not in DOCS_PATHS:
+        extra.append((b"content-security-policy", PAGE_CSP.encode()))
+    return headers + [(k, v) for k, v in extra if k not in names]
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,19 +50,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                extra = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"permissions-policy", b"geolocation=(self), camera=(self), microphone=()"),
-                ]
-                content_type = dict(headers).get(b"content-type", b"")
-                if content_type.startswith(b"text/html") and path not in DOCS_PATHS:
-                    extra.append((b"content-security-policy", PAGE_CSP.encode()))
-                headers += [(k, v) for k, v in extra if k not in names]
-                message["headers"] = headers
+                message["headers"] = secure_headers(path, message.get("headers", []))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

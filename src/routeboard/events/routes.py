@@ -33,6 +33,7 @@ from routeboard.events.board import BoardFilter
 from routeboard.events.hub import LAGGED, RECONNECT, Hub, Subscriber, encode, sse_frame
 from routeboard.events.service import board_cards, last_event_id, replay, take_committed
 from routeboard.schedule.schemas import Day
+from routeboard.security import secure_headers
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -66,6 +67,9 @@ async def _opening(
     return [(upto, sse_frame(upto, "snapshot", json.dumps(body)))], upto
 
 
+HANDOFF = "routeboard.stream"
+
+
 class EventStreamResponse(Response):
     """A live Server-Sent Events response: the opening, then whatever the hub writes to it.
 
@@ -86,14 +90,25 @@ class EventStreamResponse(Response):
         self.where = where
         self.resume_from = resume_from
         self.still_allowed = still_allowed
+        self.app: Starlette | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app: Starlette = scope["app"]
+        # Nothing is sent from inside the framework: the app runs the stream once the request's
+        # middleware, dependencies and exit stacks have returned (``Routeboard.__call__``), so
+        # an open stream holds only the connection and its ``Stream``, not a request's frames.
+        self.app = scope["app"]
+        scope[HANDOFF] = self
+
+    async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self.app
+        assert app is not None, "run only after the route answered"
         hub: Hub = app.state.hub
         settings: Settings = app.state.settings
         lifetime = settings.stream_max_seconds
         start = asyncio.get_running_loop().time()
-        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        headers = secure_headers(
+            scope["path"], [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        )
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         hello = f"retry: 3000\n: routeboard stream for {self.actor.role}\n\n".encode()
         await send({"type": "http.response.body", "body": hello, "more_body": True})
