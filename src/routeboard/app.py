@@ -24,6 +24,7 @@ from routeboard.auth.routes import router as auth_router
 from routeboard.auth.throttle import SlidingWindow
 from routeboard.auth.tokens import utcnow
 from routeboard.availability.routes import router as availability_router
+from routeboard.branches.routes import router as branches_router
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
 from routeboard.db import make_engine, make_sessionmaker
@@ -56,6 +57,7 @@ ROUTERS = (
     users_router,
     apikeys_router,
     technicians_router,
+    branches_router,
     customers_router,
     jobs_router,
     quotes_router,

@@ -47,6 +47,21 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Branch(Base):
+    """A shop technicians drive out from; its circle is a geofence."""
+
+    __tablename__ = "branches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    address: Mapped[str] = mapped_column(String(300))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[int] = mapped_column(Integer, default=150)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Technician(Base):
     __tablename__ = "technicians"
 
@@ -60,6 +75,7 @@ class Technician(Base):
     home_lon: Mapped[float] = mapped_column(Float)
     # {"mon": ["08:00", "17:00"], ...}; a missing day is a day off.
     working_hours: Mapped[dict[str, list[str]]] = mapped_column(JSON)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -108,6 +124,7 @@ class Job(Base):
     deductible_cents: Mapped[int | None] = mapped_column(Integer)
     notes: Mapped[str] = mapped_column(Text, default="")
     technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"), index=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), index=True)
     scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     scheduled_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     en_route_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -169,6 +169,14 @@ def by_id(method: str, template: str, kind: str, **kwargs: Any) -> Setup:
     return setup
 
 
+BRANCH = {"name": "Frisco", "site": {"address": "Frisco, TX", "lat": 33.15, "lon": -96.82}}
+
+
+async def _branch(env: Env) -> Request:
+    r = await env.client.post("/api/v1/branches", json=BRANCH, headers=env.h("admin"))
+    return "PATCH", f"/api/v1/branches/{r.json()['id']}", {"json": {"radius_m": 200}}
+
+
 async def _key_id(env: Env) -> Request:
     rows = await env.sql("SELECT id FROM api_keys WHERE scope = 'integration'")
     return "DELETE", f"/api/v1/api-keys/{rows[0][0]}", {}
@@ -240,6 +248,9 @@ CASES: dict[str, Case] = {
     "GET /api/v1/api-keys": Case(fixed("GET", "/api/v1/api-keys"), admin_only(200)),
     # Revoking the integration key first makes that caller's own request a 401.
     "DELETE /api/v1/api-keys/{key_id}": Case(_key_id, admin_only(200) | {"integration": 403}),
+    "POST /api/v1/branches": Case(fixed("POST", "/api/v1/branches", json=BRANCH), admin_only(201)),
+    "GET /api/v1/branches": Case(fixed("GET", "/api/v1/branches"), staff(200)),
+    "PATCH /api/v1/branches/{branch_id}": Case(_branch, admin_only(200)),
     "POST /api/v1/technicians": Case(fixed("POST", "/api/v1/technicians", json=TECH), staff(201)),
     "GET /api/v1/technicians": Case(fixed("GET", "/api/v1/technicians"), staff(200)),
     "GET /api/v1/technicians/{technician_id}": Case(

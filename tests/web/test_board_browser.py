@@ -309,6 +309,17 @@ async def test_a_busy_day_at_1366_by_768_with_a_screenshot(env: Env, browser: Br
     from playwright.async_api import expect
 
     ids = await busy_day(env)
+    for name, tech in (("Plano", env.cast.tech1_id), ("Mesquite", env.cast.tech2_id)):
+        site = {"address": f"{name}, TX", "lat": 33.0, "lon": -96.7}
+        r = await env.client.post(
+            "/api/v1/branches", json={"name": name, "site": site}, headers=env.h("admin")
+        )
+        r = await env.client.patch(
+            f"/api/v1/technicians/{tech}",
+            json={"branch_id": r.json()["id"]},
+            headers=env.h("admin"),
+        )
+        assert r.status_code == 200
     async with serving(env.app) as base, board_page(browser, base) as board:
         page = board.page
         await expect(page.locator(".column")).to_have_count(12)
@@ -338,6 +349,11 @@ async def test_a_busy_day_at_1366_by_768_with_a_screenshot(env: Env, browser: Br
         dimmed = await page.locator(".job.filtered-out").count()
         assert dimmed > 0
         assert await page.locator('.job[data-state="en_route"].filtered-out').count() == 0
+        # Branch: Plano's one technician, and the tray's jobs that no shop has taken yet.
+        await page.select_option("#filter-branch", label="Plano")
+        await expect(page.locator(".column")).to_have_count(1)
+        await expect(board.column(env.cast.tech1_id)).to_be_visible()
+        await expect(page.locator("#tray-list .job")).to_have_count(3)
 
 
 # --- Helpers ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ class StatusUpdate(BaseModel):
 class TechnicianStatusRead(BaseModel):
     technician_id: int
     name: str
+    branch_id: int | None = None
     status: str
     since: datetime | None
     last_seen_at: datetime | None

@@ -57,9 +57,14 @@ async def report_status(
     return await set_status(session, technician_id, status, at=actor.at)
 
 
-async def visible_statuses(session: AsyncSession, actor: Actor) -> list[TechnicianStatusRead]:
-    """The office sees every active technician; a technician themself; customers nobody."""
+async def visible_statuses(
+    session: AsyncSession, actor: Actor, *, branch_id: int | None = None
+) -> list[TechnicianStatusRead]:
+    """The office sees every active technician (of one branch, if asked); a technician
+    themself; customers nobody."""
     query = select(Technician.id).where(Technician.active.is_(True))
+    if branch_id is not None:
+        query = query.where(Technician.branch_id == branch_id)
     if actor.role == "technician":
         query = query.where(Technician.id == actor.technician_id)
     elif not actor.is_staff:
@@ -78,6 +83,7 @@ async def statuses(session: AsyncSession, technician_ids: list[int]) -> list[Tec
         TechnicianStatusRead(
             technician_id=tech.id,
             name=tech.name,
+            branch_id=tech.branch_id,
             status=status.status if status else "unknown",
             since=status.since if status else None,
             last_seen_at=status.last_seen_at if status else None,

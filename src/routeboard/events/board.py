@@ -20,12 +20,16 @@ class BoardFilter:
     day: date | None = None
     technician_id: int | None = None
     job_id: int | None = None
+    branch_id: int | None = None
 
 
 def belongs(card: JobCard, where: BoardFilter, tz: ZoneInfo) -> bool:
     if where.job_id is not None:
         return card.id == where.job_id
     if where.technician_id is not None and card.technician_id != where.technician_id:
+        return False
+    # A branch's board shows its own jobs and those no shop has been given yet.
+    if where.branch_id is not None and card.branch_id not in (None, where.branch_id):
         return False
     if card.technician_id is None:
         return card.state == "quoted" and where.technician_id is None

@@ -55,12 +55,17 @@ async def _opening(
         # and re-sent live, and applying a card twice changes nothing.
         upto = await last_event_id(session)
         cards = await board_cards(session, actor, where, settings.tz)
-        technicians = await visible_statuses(session, actor) if where.job_id is None else []
+        technicians = (
+            await visible_statuses(session, actor, branch_id=where.branch_id)
+            if where.job_id is None
+            else []
+        )
     body = {
         "last_event_id": upto,
         "date": where.day.isoformat() if where.day else None,
         "technician_id": where.technician_id,
         "job_id": where.job_id,
+        "branch": where.branch_id,
         "jobs": [c.model_dump(mode="json") for c in cards],
         "technicians": [t.model_dump(mode="json") for t in technicians],
     }
@@ -155,8 +160,10 @@ def event_stream(
     return EventStreamResponse(actor, where, resume_from, still_allowed)
 
 
-def _filter(day: date | None, technician_id: int | None, job_id: int | None) -> BoardFilter:
-    return BoardFilter(day=day, technician_id=technician_id, job_id=job_id)
+def _filter(
+    day: date | None, technician_id: int | None, job_id: int | None, branch_id: int | None = None
+) -> BoardFilter:
+    return BoardFilter(day=day, technician_id=technician_id, job_id=job_id, branch_id=branch_id)
 
 
 @router.get(
@@ -170,16 +177,22 @@ async def stream(
     day: Annotated[Day | None, Query(alias="date", description="Business-local day")] = None,
     technician_id: Id | None = None,
     job_id: Id | None = None,
+    branch: Annotated[Id | None, Query(description="One branch's technicians and jobs")] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[
         int | None, Query(ge=0, le=ID_MAX, description="Resume after this id")
     ] = None,
 ) -> EventStreamResponse:
-    """Server-Sent Events: a snapshot (or the missed events), then live events."""
+    """Server-Sent Events: a snapshot (or the missed events), then live events.
+
+    With ``branch``, the snapshot holds that branch's technicians and its jobs plus those not
+    given to a branch yet; events are not narrowed by branch (a job moving to another branch
+    must leave this board too), and the card's ``branch_id`` tells the client where it goes.
+    """
     resume = last_event_id
     if last_event_id_header and last_event_id_header.isdigit() and len(last_event_id_header) < 19:
         resume = int(last_event_id_header)
-    where = _filter(day, technician_id, job_id)
+    where = _filter(day, technician_id, job_id, branch)
     return EventStreamResponse(actor, where, resume)
 
 
@@ -202,7 +215,8 @@ async def _ws_actor(websocket: WebSocket) -> Actor | None:
 @router.websocket("/ws")
 async def websocket_stream(websocket: WebSocket) -> None:
     """The same events and resume rules as /stream, as JSON messages. The client may change its
-    filters with ``{"type": "filter", "date", "technician_id", "job_id", "last_event_id"}``, and a
+    filters with ``{"type": "filter", "date", "technician_id", "job_id", "branch",
+    "last_event_id"}``, and a
     technician may report ``{"type": "status", "status": "available" | "break" | "off_duty"}``."""
     actor = await _ws_actor(websocket)
     if actor is None or actor.role not in ("admin", "dispatcher", "technician", "customer"):
@@ -215,6 +229,7 @@ async def websocket_stream(websocket: WebSocket) -> None:
         date.fromisoformat(params["date"]) if params.get("date") else None,
         int(params["technician_id"]) if params.get("technician_id") else None,
         int(params["job_id"]) if params.get("job_id") else None,
+        int(params["branch"]) if params.get("branch", "").isdigit() else None,
     )
     resume = int(params["last_event_id"]) if params.get("last_event_id", "").isdigit() else None
     sub: Subscriber | None = None
@@ -250,6 +265,7 @@ async def websocket_stream(websocket: WebSocket) -> None:
                             date.fromisoformat(day) if day else None,
                             message.get("technician_id"),
                             message.get("job_id"),
+                            message.get("branch"),
                         )
                         resume = message.get("last_event_id")
                         hub.unsubscribe(sub)

@@ -16,6 +16,7 @@ class JobCard(BaseModel):
     id: int
     state: str
     technician_id: int | None
+    branch_id: int | None = None
     customer_id: int
     service_type: str
     site_address: str
@@ -35,6 +36,7 @@ class JobCard(BaseModel):
             id=job.id,
             state=job.state,
             technician_id=job.technician_id,
+            branch_id=job.branch_id,
             customer_id=job.customer_id,
             service_type=job.service_type,
             site_address=job.site_address,

@@ -217,5 +217,7 @@ async def board_cards(
             query = query.where(or_(placed, tray))
         if where.technician_id is not None:
             query = query.where(Job.technician_id == where.technician_id)
+        if where.branch_id is not None:
+            query = query.where(or_(Job.branch_id.is_(None), Job.branch_id == where.branch_id))
     jobs = (await session.execute(query.order_by(Job.id))).scalars()
     return [c for c in (JobCard.of(j) for j in jobs) if belongs(c, where, tz)]

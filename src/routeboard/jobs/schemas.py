@@ -112,6 +112,7 @@ class JobCreate(Strict):
     vehicle: VehicleIn
     insurance: Insurance | None = None
     notes: str = Field(default="", max_length=4000)
+    branch_id: Id | None = Field(default=None, description="The shop that serves it")
 
 
 class JobUpdate(Strict):
@@ -123,6 +124,7 @@ class JobUpdate(Strict):
     vehicle: VehicleIn | None = None
     insurance: Insurance | None = None
     notes: str | None = Field(default=None, max_length=4000)
+    branch_id: Id | None = None
 
 
 class ScheduleRequest(Strict):
@@ -169,6 +171,7 @@ class JobRead(BaseModel):
     insurance: Insurance | None
     notes: str
     technician_id: int | None
+    branch_id: int | None
     scheduled_start: datetime | None
     scheduled_end: datetime | None
     labor_started_at: datetime | None
@@ -210,6 +213,7 @@ class JobRead(BaseModel):
             insurance=insurance,
             notes=job.notes,
             technician_id=job.technician_id,
+            branch_id=job.branch_id,
             scheduled_start=job.scheduled_start,
             scheduled_end=job.scheduled_end,
             labor_started_at=job.labor_started_at,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from routeboard.access import access_customer, load_job_for_action, visible_jobs
 from routeboard.audit.service import append_audit
 from routeboard.availability.service import STATUS_OF_ACTION, set_status
+from routeboard.branches.service import check_branch
 from routeboard.deps import Actor
 from routeboard.errors import Conflict, Forbidden, InvalidInput
 from routeboard.events.schemas import JobCreated, JobScheduled, JobTransitioned, JobUpdated
@@ -113,8 +114,10 @@ async def create_job(session: AsyncSession, data: JobCreate, *, actor: Actor) ->
     customer = await access_customer(session, actor, data.customer_id)
     if not customer.active:
         raise InvalidInput(f"customer {customer.id} is deactivated", code="customer_inactive")
+    await check_branch(session, data.branch_id)
     vehicle = await _vehicle_for(session, customer.id, data)
     job = Job(
+        branch_id=data.branch_id,
         state=State.QUOTED.value,
         customer_id=customer.id,
         vehicle_id=vehicle.id,
@@ -172,6 +175,9 @@ async def update_job(
         job.vehicle_id = (await _vehicle_for(session, job.customer_id, data)).id
     if data.pinned is not None:
         job.pinned = data.pinned
+    if "branch_id" in data.model_fields_set:
+        await check_branch(session, data.branch_id)
+        job.branch_id = data.branch_id
     if data.duration_minutes is not None:
         job.duration_minutes = data.duration_minutes
         if job.scheduled_start is not None and job.technician_id is not None:
@@ -322,6 +328,8 @@ async def schedule_job(
     from_state = job.state
     job.state = target.value
     job.technician_id = technician.id
+    if technician.branch_id is not None:
+        job.branch_id = technician.branch_id  # the technician's shop serves it
     job.scheduled_start, job.scheduled_end = start, end
     job.override_reason = override if forced else None
     job.updated_at = actor.at

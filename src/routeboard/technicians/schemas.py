@@ -34,6 +34,7 @@ class TechnicianCreate(BaseModel):
     skills: list[Skill] = Field(default_factory=list, max_length=10)
     home_base: Site
     working_hours: dict[Day, tuple[time, time]] = Field(default_factory=lambda: dict(DEFAULT_HOURS))
+    branch_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
 
     @model_validator(mode="after")
     def _hours(self) -> Self:
@@ -50,6 +51,7 @@ class TechnicianUpdate(BaseModel):
     skills: list[Skill] | None = Field(default=None, max_length=10)
     home_base: Site | None = None
     working_hours: dict[Day, tuple[time, time]] | None = None
+    branch_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
     active: bool | None = None
 
     @model_validator(mode="after")
@@ -66,5 +68,6 @@ class TechnicianRead(BaseModel):
     skills: list[str]
     home_base: Site
     working_hours: dict[str, list[str]]
+    branch_id: int | None
     active: bool
     created_at: datetime

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import access_technician
+from routeboard.branches.service import check_branch
 from routeboard.deps import Actor
 from routeboard.jobs.schemas import Site
 from routeboard.models import Technician
@@ -28,6 +29,7 @@ def read_model(t: Technician) -> TechnicianRead:
         skills=t.skills,
         home_base=Site(address=t.home_address, lat=t.home_lat, lon=t.home_lon),
         working_hours=t.working_hours,
+        branch_id=t.branch_id,
         active=t.active,
         created_at=t.created_at,
     )
@@ -45,8 +47,10 @@ async def create_technician(
         home_lat=data.home_base.lat,
         home_lon=data.home_base.lon,
         working_hours=_hours(data.working_hours),
+        branch_id=data.branch_id,
         created_at=actor.at,
     )
+    await check_branch(session, data.branch_id)
     session.add(tech)
     await session.flush()
     return tech
@@ -69,6 +73,9 @@ async def update_technician(
         tech.home_lat, tech.home_lon = data.home_base.lat, data.home_base.lon
     if data.working_hours is not None:
         tech.working_hours = _hours(data.working_hours)
+    if "branch_id" in data.model_fields_set:
+        await check_branch(session, data.branch_id)
+        tech.branch_id = data.branch_id
     await session.flush()
     return tech
 

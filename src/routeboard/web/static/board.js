@@ -60,7 +60,8 @@ const board = {
   proposal: null, // the drop waiting in the confirm panel
   statuses: new Map(), // technician id → {status, since, last_seen_at} from the stream
   skills: new Map(), // technician id → their skills, for the skill filter
-  filter: { skill: "", state: "" },
+  branches: new Map(), // technician id → their branch id, for the branch filter
+  filter: { skill: "", state: "", branch: "" },
 };
 
 // An unassigned job whose window opens within this long is an alert.
@@ -160,9 +161,11 @@ function planFor(card) {
 
 /** Columns in the server's order, plus any technician a card names that the schedule did not. */
 function allColumns() {
-  const wanted = board.filter.skill;
+  const wanted = board.filter.skill || board.filter.branch;
   const columns = board.columns.filter(
-    (c) => !wanted || (board.skills.get(c.technician_id) || []).includes(wanted),
+    (c) =>
+      (!board.filter.skill || (board.skills.get(c.technician_id) || []).includes(board.filter.skill)) &&
+      (!board.filter.branch || String(board.branches.get(c.technician_id)) === board.filter.branch),
   );
   const known = new Set(columns.map((c) => c.technician_id));
   for (const card of board.cards.values()) {
@@ -507,7 +510,7 @@ function renderAlerts() {
 
 function renderTray() {
   const tray = [...board.cards.values()]
-    .filter((c) => c.technician_id === null)
+    .filter((c) => c.technician_id === null && inBranch(c))
     .sort((a, b) => a.id - b.id);
   $("tray-count").textContent = tray.length ? `(${tray.length})` : "";
   renderAlerts();
@@ -566,7 +569,26 @@ async function loadSkills() {
   const result = await api("GET", "/api/v1/technicians?active=true&limit=200");
   if (!result.ok) return;
   board.skills = new Map(result.data.items.map((t) => [t.id, t.skills]));
-  if (board.filter.skill) render();
+  board.branches = new Map(result.data.items.map((t) => [t.id, t.branch_id]));
+  if (board.filter.skill || board.filter.branch) render();
+}
+
+/** The branch filter's choices: hidden when the business has one shop. */
+async function loadBranches() {
+  const result = await api("GET", "/api/v1/branches?active=true&limit=200");
+  if (!result.ok || result.data.items.length < 2) return;
+  const select = $("filter-branch");
+  for (const b of result.data.items) {
+    const option = el("option", "", b.name);
+    option.value = String(b.id);
+    select.append(option);
+  }
+  select.closest("label").hidden = false;
+}
+
+/** A tray card belongs to the chosen branch, or to none yet (any shop may take it). */
+function inBranch(card) {
+  return !board.filter.branch || card.branch_id == null || String(card.branch_id) === board.filter.branch;
 }
 
 async function loadPlan(technicianId = null) {
@@ -1010,13 +1032,14 @@ function start() {
     cancelAnimationFrame(resizing);
     resizing = requestAnimationFrame(() => board.drag || render());
   });
-  for (const [key, id] of [["skill", "filter-skill"], ["state", "filter-state"]]) {
+  for (const [key, id] of [["skill", "filter-skill"], ["state", "filter-state"], ["branch", "filter-branch"]]) {
     $(id).addEventListener("change", (event) => {
       board.filter[key] = event.target.value;
       render();
     });
   }
   loadSkills();
+  loadBranches();
   setInterval(reloadPlan, PLAN_REFRESH_MS);
   // "n min ago" and the gone-quiet warning age by themselves; redraw between drags.
   setInterval(() => board.loaded && !board.drag && render(), 60 * 1000);
