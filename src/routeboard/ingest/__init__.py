@@ -1,0 +1,1 @@
+"""Events arriving from outside: devices over MQTT, webhooks from other software."""
