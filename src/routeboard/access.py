@@ -60,6 +60,12 @@ PERMISSIONS: dict[str, Rule] = {
     "POST /api/v1/api-keys": _rule(frozenset({"admin"}), note="the key is shown once"),
     "GET /api/v1/api-keys": _rule(frozenset({"admin"})),
     "DELETE /api/v1/api-keys/{key_id}": _rule(frozenset({"admin"}), note="revokes"),
+    "POST /api/v1/ingest/events": _rule(
+        frozenset({"device", "integration"}),
+        {"device": "reports for its own technician"},
+        note="up to 1,000 reports, answered one by one",
+    ),
+    "GET /api/v1/ingest/rejected": _rule(frozenset({"admin"}), note="the dead letters"),
     "POST /api/v1/branches": _rule(frozenset({"admin"})),
     "GET /api/v1/branches": _rule(STAFF),
     "PATCH /api/v1/branches/{branch_id}": _rule(frozenset({"admin"}), note="active=false closes"),
@@ -132,6 +138,7 @@ EVENT_AUDIENCE: dict[str, Rule] = {
     "quote.changed": _rule(STAFF),
     "job.evidence": _rule(FIELD, OWN_JOB),
     "technician.status": _rule(FIELD, {"technician": "own status"}),
+    "technician.location": _rule(FIELD, {"technician": "own position"}),
     "snapshot": _rule(PEOPLE, OWN_JOB, note="the board or job as it stands, then events"),
 }
 

@@ -34,6 +34,7 @@ from routeboard.events.routes import HANDOFF, EventStreamResponse
 from routeboard.events.routes import router as events_router
 from routeboard.events.service import InProcessBroadcaster, RedisBroadcaster, prune_events
 from routeboard.health.routes import router as health_router
+from routeboard.ingest.routes import router as ingest_router
 from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
@@ -58,6 +59,7 @@ ROUTERS = (
     apikeys_router,
     technicians_router,
     branches_router,
+    ingest_router,
     customers_router,
     jobs_router,
     quotes_router,

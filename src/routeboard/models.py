@@ -373,3 +373,55 @@ class TechnicianStatus(Base):
     status: Mapped[str] = mapped_column(String(12))
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The latest position a device reported, and the instant it was recorded (not received):
+    # an older report never replaces a newer one.
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    heading: Mapped[float | None] = mapped_column(Float)
+    battery: Mapped[float | None] = mapped_column(Float)
+    position_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AvailabilityEvent(Base):
+    """Every accepted report from a device, app or integration, applied or not (history)."""
+
+    __tablename__ = "availability_events"
+    __table_args__ = (UniqueConstraint("source", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(10))
+    event_id: Mapped[str] = mapped_column(String(100))
+    technician_id: Mapped[int] = mapped_column(ForeignKey("technicians.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str | None] = mapped_column(String(12))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    heading: Mapped[float | None] = mapped_column(Float)
+    battery: Mapped[float | None] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # False when a newer report had already arrived: kept as history, the present not rewound.
+    applied: Mapped[bool] = mapped_column(Boolean)
+    api_key_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class RejectedReport(Base):
+    """A report that could not be used, and why: nothing that arrives is lost silently."""
+
+    __tablename__ = "rejected_reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str | None] = mapped_column(String(10))
+    event_id: Mapped[str | None] = mapped_column(String(100))
+    technician_id: Mapped[int | None] = mapped_column(BigId)
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text)
+    payload: Mapped[Any] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    api_key_id: Mapped[int | None] = mapped_column(BigId)

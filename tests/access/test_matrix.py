@@ -177,6 +177,13 @@ async def _branch(env: Env) -> Request:
     return "PATCH", f"/api/v1/branches/{r.json()['id']}", {"json": {"radius_m": 200}}
 
 
+async def _ingest(env: Env) -> Request:
+    at = "2026-12-01T12:00:00+00:00"
+    item = {"event_id": "m1", "technician_id": env.cast.tech1_id, "kind": "heartbeat",
+            "recorded_at": at, "source": "app"}  # fmt: skip
+    return "POST", "/api/v1/ingest/events", {"json": {"events": [item]}}
+
+
 async def _key_id(env: Env) -> Request:
     rows = await env.sql("SELECT id FROM api_keys WHERE scope = 'integration'")
     return "DELETE", f"/api/v1/api-keys/{rows[0][0]}", {}
@@ -248,6 +255,8 @@ CASES: dict[str, Case] = {
     "GET /api/v1/api-keys": Case(fixed("GET", "/api/v1/api-keys"), admin_only(200)),
     # Revoking the integration key first makes that caller's own request a 401.
     "DELETE /api/v1/api-keys/{key_id}": Case(_key_id, admin_only(200) | {"integration": 403}),
+    "POST /api/v1/ingest/events": Case(_ingest, table(200, device=200, integration=200)),
+    "GET /api/v1/ingest/rejected": Case(fixed("GET", "/api/v1/ingest/rejected"), admin_only(200)),
     "POST /api/v1/branches": Case(fixed("POST", "/api/v1/branches", json=BRANCH), admin_only(201)),
     "GET /api/v1/branches": Case(fixed("GET", "/api/v1/branches"), staff(200)),
     "PATCH /api/v1/branches/{branch_id}": Case(_branch, admin_only(200)),

@@ -17,6 +17,13 @@ class StatusUpdate(BaseModel):
     status: ManualStatus
 
 
+class Position(BaseModel):
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    at: datetime
+
+
 class TechnicianStatusRead(BaseModel):
     technician_id: int
     name: str
@@ -24,3 +31,5 @@ class TechnicianStatusRead(BaseModel):
     status: str
     since: datetime | None
     last_seen_at: datetime | None
+    position: Position | None = None
+    battery: float | None = None

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import access_technician
-from routeboard.availability.schemas import TechnicianStatusRead
+from routeboard.availability.schemas import Position, TechnicianStatusRead
 from routeboard.events.schemas import TechnicianStatusChanged
 from routeboard.events.service import record_event
 from routeboard.models import Technician, TechnicianStatus
@@ -87,6 +87,12 @@ async def statuses(session: AsyncSession, technician_ids: list[int]) -> list[Tec
             status=status.status if status else "unknown",
             since=status.since if status else None,
             last_seen_at=status.last_seen_at if status else None,
+            position=Position(
+                lat=status.lat, lon=status.lon, accuracy_m=status.accuracy_m, at=status.position_at
+            )
+            if status and status.lat is not None and status.lon is not None and status.position_at
+            else None,
+            battery=status.battery if status else None,
         )
         for tech, status in rows
     ]

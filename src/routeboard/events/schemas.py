@@ -104,6 +104,20 @@ class TechnicianStatusChanged(_Event):
     last_seen_at: datetime
 
 
+class TechnicianLocated(_Event):
+    """Where a technician's device says they are (the newest report of a batch only)."""
+
+    type: Literal["technician.location"] = "technician.location"
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    speed_mps: float | None
+    heading: float | None
+    battery: float | None
+    recorded_at: datetime
+    source: str
+
+
 AnyEvent = Annotated[
     JobCreated
     | JobUpdated
@@ -111,7 +125,8 @@ AnyEvent = Annotated[
     | JobScheduled
     | QuoteChanged
     | EvidenceAdded
-    | TechnicianStatusChanged,
+    | TechnicianStatusChanged
+    | TechnicianLocated,
     Field(discriminator="type"),
 ]
 

@@ -1,0 +1,83 @@
+"""The one normalised availability report, whatever sent it, and the answer per report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from routeboard.db import Id
+
+Source = Literal["app", "gps", "mqtt", "webhook", "manual"]
+DeviceStatus = Literal["available", "en_route", "on_site", "working", "break", "off_duty"]
+MAX_BATCH = 1000
+
+
+class IngestEvent(BaseModel):
+    """``{event_id, technician_id, kind, status?, lat?, lon?, ..., recorded_at, source}``.
+
+    ``event_id`` is the sender's own id: with ``source`` it makes a report unique, so a retried
+    batch is answered ``duplicate`` instead of counted twice.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Annotated[str, Field(min_length=1, max_length=100)]
+    technician_id: Id
+    kind: Literal["status", "location", "heartbeat"]
+    status: DeviceStatus | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
+    speed_mps: float | None = Field(default=None, ge=0, le=100)
+    heading: float | None = Field(default=None, ge=0, lt=360)
+    battery: float | None = Field(default=None, ge=0, le=100, description="Percent")
+    recorded_at: AwareDatetime
+    source: Source
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.kind == "status" and self.status is None:
+            raise ValueError("a status report needs a status")
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon come together")
+        if self.kind == "location" and self.lat is None:
+            raise ValueError("a location report needs lat and lon")
+        return self
+
+
+class IngestBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Each report is validated on its own: one bad report must not cost the other 999.
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class IngestResult(BaseModel):
+    index: int
+    event_id: str | None
+    outcome: Literal["accepted", "duplicate", "rejected"]
+    # False for an accepted report older than what is already known: kept, not applied.
+    applied: bool = False
+    reason: str | None = None
+    detail: str | None = None
+
+
+class IngestAnswer(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[IngestResult]
+
+
+class RejectedRead(BaseModel):
+    id: int
+    source: str | None
+    event_id: str | None
+    technician_id: int | None
+    reason: str
+    detail: str
+    payload: Any
+    received_at: datetime

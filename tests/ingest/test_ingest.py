@@ -1,0 +1,113 @@
+"""One normalised stream of availability reports: validated, deduplicated, kept, applied."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import T0, Env
+
+pytestmark = pytest.mark.anyio
+URL = "/api/v1/ingest/events"
+
+
+def report(env: Env, event_id: str, minutes: float = 0, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "technician_id": env.cast.tech1_id,
+        "kind": "location",
+        "lat": 33.2,
+        "lon": -96.64,
+        "accuracy_m": 8,
+        "recorded_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "source": "gps",
+        **fields,
+    }
+
+
+async def availability(env: Env, technician_id: int) -> dict[str, Any]:
+    r = await env.client.get("/api/v1/availability", headers=env.h("dispatcher"))
+    return next(t for t in r.json() if t["technician_id"] == technician_id)
+
+
+async def test_each_report_is_answered_and_nothing_is_lost(env: Env) -> None:
+    batch = [
+        report(env, "a1"),
+        report(env, "a1"),  # the same report twice in one batch
+        report(env, "a2", 1, kind="status", status="en_route", lat=None, lon=None),
+        report(env, "a3", 2, lat=None),  # half a position
+        report(env, "a4", 3, technician_id=999_999),
+        report(env, "a5", 4, technician_id=env.cast.tech2_id),
+        {"not": "a report"},
+    ]
+    r = await env.client.post(URL, json={"events": batch}, headers=env.h("integration"))
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    outcomes = [(x["index"], x["outcome"], x["reason"]) for x in answer["results"]]
+    assert outcomes == [
+        (0, "accepted", None),
+        (1, "duplicate", None),
+        (2, "accepted", None),
+        (3, "rejected", "invalid"),
+        (4, "rejected", "unknown_technician"),
+        (5, "accepted", None),
+        (6, "rejected", "invalid"),
+    ]
+    assert (answer["accepted"], answer["duplicates"], answer["rejected"]) == (3, 1, 3)
+    assert "lat and lon come together" in answer["results"][3]["detail"]
+    # Every refused report is kept for an admin, with its reason and payload.
+    r = await env.client.get("/api/v1/ingest/rejected", headers=env.h("admin"))
+    dead = r.json()["items"]
+    assert sorted(d["reason"] for d in dead) == ["invalid", "invalid", "unknown_technician"]
+    assert {"not": "a report"} in [d["payload"] for d in dead]
+    mine = await availability(env, env.cast.tech1_id)
+    assert mine["status"] == "en_route"
+    assert (mine["position"]["lat"], mine["position"]["lon"]) == (33.2, -96.64)
+    # Retrying the whole batch counts nothing twice.
+    r = await env.client.post(URL, json={"events": batch}, headers=env.h("integration"))
+    assert r.json()["duplicates"] == 4
+    rows = await env.sql("SELECT count(*) FROM availability_events")
+    assert rows[0][0] == 3
+
+
+async def test_a_late_packet_is_kept_without_rewinding_the_present(env: Env) -> None:
+    newer = report(env, "n", 10, lat=33.0, lon=-96.8)
+    older = report(env, "o", 5, lat=32.7, lon=-96.6)
+    for item, applied in ((newer, True), (older, False)):
+        r = await env.client.post(URL, json={"events": [item]}, headers=env.h("device"))
+        assert r.json()["results"][0] == {
+            "index": 0, "event_id": item["event_id"], "outcome": "accepted", "applied": applied,
+            "reason": None, "detail": None,
+        }  # fmt: skip
+    now = await availability(env, env.cast.tech1_id)
+    assert (now["position"]["lat"], now["position"]["lon"]) == (33.0, -96.8)
+    history = await env.sql("SELECT event_id, applied FROM availability_events ORDER BY id")
+    assert [(e, bool(a)) for e, a in history] == [("n", True), ("o", False)]
+
+
+async def test_a_device_key_reports_for_its_own_technician_only(env: Env) -> None:
+    other = report(env, "x", technician_id=env.cast.tech2_id)
+    r = await env.client.post(URL, json={"events": [other]}, headers=env.h("device"))
+    assert r.json()["results"][0]["reason"] == "technician_scope"
+    assert (await availability(env, env.cast.tech2_id))["position"] is None
+
+
+async def test_one_location_event_per_technician_per_batch_reaches_the_streams(env: Env) -> None:
+    batch = [report(env, f"p{i}", i, lat=33.0 + i / 100) for i in range(20)]
+    r = await env.client.post(URL, json={"events": batch}, headers=env.h("device"))
+    assert r.json()["accepted"] == 20
+    rows = await env.sql("SELECT payload FROM events WHERE type = 'technician.location'")
+    assert len(rows) == 1
+    payload = rows[0][0]
+    payload = payload if isinstance(payload, dict) else __import__("json").loads(payload)
+    assert payload["lat"] == pytest.approx(33.19)
+
+
+async def test_batches_are_bounded_and_need_a_device_or_integration_key(env: Env) -> None:
+    big = [report(env, f"b{i}") for i in range(1001)]
+    r = await env.client.post(URL, json={"events": big}, headers=env.h("integration"))
+    assert r.status_code == 422
+    r = await env.client.post(URL, json={"events": [report(env, "z")]}, headers=env.h("tech1"))
+    assert r.status_code == 403
