@@ -65,6 +65,20 @@ class Settings(BaseSettings):
         default=900, ge=0, description="How long a travel time is kept"
     )
 
+    webhook_secret: str | None = Field(
+        default=None,
+        description="Shared secret for signed availability webhooks; unset: the webhook is off",
+    )
+    mqtt_url: str | None = Field(
+        default=None, description="MQTT broker for device reports (mqtt://user:pass@host:1883)"
+    )
+    mqtt_topic: str = Field(
+        default="routeboard/technicians/+/events", description="Topic pattern to subscribe to"
+    )
+    availability_ttl_seconds: int = Field(
+        default=300, ge=30, le=86_400, description="No report for this long: offline"
+    )
+
     redis_url: str | None = Field(
         default=None, description="Redis for live events across instances; unset: in-process"
     )

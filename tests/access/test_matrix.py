@@ -20,7 +20,7 @@ import websockets
 
 from routeboard.access import PERMISSIONS
 from routeboard.app import route_keys
-from tests.conftest import PASSWORD, Env
+from tests.conftest import PASSWORD, T0, Env
 from tests.events.live import serving
 from tests.flows import QUOTE, START, create_job, image_bytes, job_body, photo, to_state
 
@@ -184,6 +184,39 @@ async def _ingest(env: Env) -> Request:
     return "POST", "/api/v1/ingest/events", {"json": {"events": [item]}}
 
 
+def _fix(n: int) -> dict[str, str]:
+    from tests.conftest import DEVICE_KEY
+
+    return {"id": DEVICE_KEY, "lat": "33.0", "lon": "-96.7", "timestamp": str(1796126400 + n)}
+
+
+_fixes = iter(range(1, 1_000_000))
+
+
+async def _osmand(env: Env) -> Request:
+    # The id carries the credential: every caller's request is the device's own fix.
+    return "GET", "/api/v1/ingest/osmand", {"params": _fix(next(_fixes))}
+
+
+async def _osmand_post(env: Env) -> Request:
+    return "POST", "/api/v1/ingest/osmand", {"data": _fix(next(_fixes))}
+
+
+async def _webhook(env: Env) -> Request:
+    import hashlib
+    import hmac
+    import json
+
+    env.settings.webhook_secret = "matrix-secret"
+    item = {"event_id": f"w{next(_fixes)}", "technician_id": env.cast.tech1_id,
+            "kind": "heartbeat", "recorded_at": T0.isoformat(), "source": "app"}  # fmt: skip
+    body = json.dumps(item).encode()
+    stamp = str(int(env.clock().timestamp()))
+    mac = hmac.new(b"matrix-secret", stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {"X-Routeboard-Timestamp": stamp, "X-Routeboard-Signature": f"sha256={mac}"}
+    return "POST", "/api/v1/ingest/webhook", {"content": body, "headers": headers}
+
+
 async def _key_id(env: Env) -> Request:
     rows = await env.sql("SELECT id FROM api_keys WHERE scope = 'integration'")
     return "DELETE", f"/api/v1/api-keys/{rows[0][0]}", {}
@@ -256,6 +289,9 @@ CASES: dict[str, Case] = {
     # Revoking the integration key first makes that caller's own request a 401.
     "DELETE /api/v1/api-keys/{key_id}": Case(_key_id, admin_only(200) | {"integration": 403}),
     "POST /api/v1/ingest/events": Case(_ingest, table(200, device=200, integration=200)),
+    "GET /api/v1/ingest/osmand": Case(_osmand, public(200)),
+    "POST /api/v1/ingest/osmand": Case(_osmand_post, public(200)),
+    "POST /api/v1/ingest/webhook": Case(_webhook, public(200)),
     "GET /api/v1/ingest/rejected": Case(fixed("GET", "/api/v1/ingest/rejected"), admin_only(200)),
     "POST /api/v1/branches": Case(fixed("POST", "/api/v1/branches", json=BRANCH), admin_only(201)),
     "GET /api/v1/branches": Case(fixed("GET", "/api/v1/branches"), staff(200)),
@@ -392,9 +428,8 @@ async def test_matrix(env: Env, route: str, caller: str) -> None:
     if method == "WS":
         assert await _ws_status(env, url, caller) == case.expect[caller]
         return
-    r = await env.client.request(
-        method, url, headers=env.h(caller), follow_redirects=False, **kwargs
-    )
+    headers = {**env.h(caller), **kwargs.pop("headers", {})}
+    r = await env.client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
     assert r.status_code == case.expect[caller], (
         f"{route} as {caller}: {r.status_code} {r.text[:300]}"
     )

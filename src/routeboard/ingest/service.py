@@ -7,18 +7,23 @@ in the dead letters with the reason it was refused. Nothing that arrives is drop
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection, Request
 
-from routeboard.deps import Actor
+from routeboard.deps import Actor, actor_from_api_key, client_of
+from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from routeboard.events.schemas import TechnicianLocated, TechnicianStatusChanged
 from routeboard.events.service import record_event
-from routeboard.ingest.schemas import IngestAnswer, IngestEvent, IngestResult
+from routeboard.ingest.schemas import MAX_BATCH, IngestAnswer, IngestEvent, IngestResult
 from routeboard.models import AvailabilityEvent, RejectedReport, Technician, TechnicianStatus
 from routeboard.pagination import PageParams, paginate
 
@@ -200,3 +205,117 @@ async def list_rejected(
 ) -> tuple[list[RejectedReport], int]:
     query = select(RejectedReport).order_by(RejectedReport.id.desc())
     return await paginate(session, query, page)
+
+
+KNOTS = 0.514444  # m/s: the OsmAnd protocol's speed unit (Traccar Client sends knots)
+
+
+def osmand_report(params: Mapping[str, str], technician_id: int, key_prefix: str) -> dict[str, Any]:
+    """An OsmAnd request's parameters as a normalised report (validated by the caller).
+
+    Fields: ``lat``, ``lon``, ``timestamp`` (Unix seconds or milliseconds, or ISO 8601),
+    ``speed`` (knots), ``bearing``, ``accuracy`` (m), ``batt`` (%). The report's id is the
+    device and the instant, so a tracker resending a fix is a duplicate, not a second report.
+    """
+    stamp = params.get("timestamp", "")
+    at: Any = stamp
+    if stamp.replace(".", "", 1).isdigit():
+        seconds = float(stamp)
+        at = datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, UTC)
+    report: dict[str, Any] = {
+        "event_id": f"osmand:{key_prefix}:{stamp}",
+        "technician_id": technician_id,
+        "kind": "location",
+        "lat": params.get("lat"),
+        "lon": params.get("lon"),
+        "recorded_at": at.isoformat() if isinstance(at, datetime) else at,
+        "source": "gps",
+        "attributes": {k: params[k] for k in ("altitude",) if k in params},
+    }
+    for name, key, scale in (
+        ("speed_mps", "speed", KNOTS), ("heading", "bearing", 1.0),
+        ("accuracy_m", "accuracy", 1.0), ("battery", "batt", 1.0),
+    ):  # fmt: skip
+        if params.get(key):
+            try:
+                report[name] = round(float(params[key]) * scale, 3)
+            except ValueError:
+                report[name] = params[key]  # refused by validation, with the field named
+    if isinstance(report.get("heading"), float):
+        report["heading"] = report["heading"] % 360
+    return report
+
+
+SIGNATURE_TOLERANCE = timedelta(minutes=5)
+
+
+def verify_webhook(
+    secret: str, body: bytes, timestamp: str | None, signature: str | None, *, now: datetime
+) -> None:
+    """``X-Routeboard-Signature: sha256=<hex>`` of ``<X-Routeboard-Timestamp>.<body>``.
+
+    The timestamp (Unix seconds) is signed with the body and must be within five minutes,
+    so a captured request cannot be replayed later.
+    """
+    if not timestamp or not signature or not timestamp.isdigit():
+        raise NotAuthenticated(
+            "the webhook needs a timestamp and a signature", code="bad_signature"
+        )
+    sent = datetime.fromtimestamp(int(timestamp), UTC)
+    if abs(now - sent) > SIGNATURE_TOLERANCE:
+        raise NotAuthenticated("the webhook's timestamp is too old or new", code="stale_signature")
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    given = signature.removeprefix("sha256=")
+    if not hmac.compare_digest(expected.hexdigest(), given):
+        raise NotAuthenticated("the webhook's signature does not match", code="bad_signature")
+
+
+def webhook_reports(payload: Any) -> list[Any]:
+    """The documented mapping: ``{"events": [report, ...]}`` or one report; every report is
+    a normalised report whose ``source`` is forced to ``webhook``."""
+    items = payload.get("events", [payload]) if isinstance(payload, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidInput(
+            f"expected a report or {{'events': [...]}} with 1 to {MAX_BATCH} reports",
+            code="invalid_webhook",
+        )
+    return [{**i, "source": "webhook"} if isinstance(i, dict) else i for i in items]
+
+
+async def ingest_osmand(
+    session: AsyncSession, params: Mapping[str, str], *, request: Request, now: datetime
+) -> IngestResult:
+    """One position from a GPS tracker app speaking OsmAnd; ``id`` is the device's API key."""
+    try:
+        actor = await actor_from_api_key(request, session, params.get("id", ""), now)
+    except NotAuthenticated:
+        raise NotAuthenticated(
+            "the id is not a live device key", code="invalid_device", details={"field": "id"}
+        ) from None
+    if actor.role != "device" or actor.technician_id is None:
+        raise Forbidden("OsmAnd reports need a key scoped to one technician", code="not_a_device")
+    report = osmand_report(params, actor.technician_id, actor.username)
+    return (await ingest_events(session, [report], actor=actor)).results[0]
+
+
+async def ingest_webhook(
+    session: AsyncSession,
+    body: bytes,
+    *,
+    secret: str | None,
+    timestamp: str | None,
+    signature: str | None,
+    request: HTTPConnection,
+    now: datetime,
+) -> IngestAnswer:
+    """Reports pushed by other software, signed with the shared secret."""
+    if not secret:
+        raise NotFound("the availability webhook is not configured", code="webhook_disabled")
+    verify_webhook(secret, body, timestamp, signature, now=now)
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise InvalidInput("the body is not JSON", code="invalid_webhook") from None
+    addr, agent = client_of(request)
+    actor = Actor(None, "webhook", "integration", None, None, addr, agent, now)
+    return await ingest_events(session, webhook_reports(payload), actor=actor)
