@@ -34,7 +34,9 @@ from routeboard.events.routes import HANDOFF, EventStreamResponse
 from routeboard.events.routes import router as events_router
 from routeboard.events.service import InProcessBroadcaster, RedisBroadcaster, prune_events
 from routeboard.health.routes import router as health_router
+from routeboard.ingest.mqtt import MqttSubscriber
 from routeboard.ingest.routes import router as ingest_router
+from routeboard.ingest.service import ingest_mqtt_message
 from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
@@ -120,6 +122,20 @@ class Routeboard(FastAPI):
         await stream.run(scope, receive, send)
 
 
+def mqtt_subscriber(app: FastAPI) -> MqttSubscriber:
+    """Device reports from the MQTT broker, each message ingested in its own transaction."""
+    settings: Settings = app.state.settings
+    assert settings.mqtt_url is not None
+
+    async def handle(topic: str, payload: bytes) -> None:
+        await ingest_mqtt_message(
+            app.state.sessionmaker, app.state.broadcaster, topic, payload,
+            pattern=settings.mqtt_topic, now=app.state.clock(),
+        )  # fmt: skip
+
+    return MqttSubscriber(settings.mqtt_url, settings.mqtt_topic, handle)
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.effective_database_url)
@@ -140,6 +156,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(broadcaster.run)
             tasks.start_soon(hub.run)
+            if settings.mqtt_url:
+                tasks.start_soon(mqtt_subscriber(app).run)
             tasks.start_soon(prune_forever, app)
             yield
             tasks.cancel_scope.cancel()

@@ -16,13 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
 from routeboard.deps import Actor, actor_from_api_key, client_of
 from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from routeboard.events.schemas import TechnicianLocated, TechnicianStatusChanged
-from routeboard.events.service import record_event
+from routeboard.events.service import Broadcaster, record_event, take_committed
+from routeboard.ingest.mqtt import topic_technician
 from routeboard.ingest.schemas import MAX_BATCH, IngestAnswer, IngestEvent, IngestResult
 from routeboard.models import AvailabilityEvent, RejectedReport, Technician, TechnicianStatus
 from routeboard.pagination import PageParams, paginate
@@ -319,3 +320,52 @@ async def ingest_webhook(
     addr, agent = client_of(request)
     actor = Actor(None, "webhook", "integration", None, None, addr, agent, now)
     return await ingest_events(session, webhook_reports(payload), actor=actor)
+
+
+async def ingest_mqtt_message(
+    maker: async_sessionmaker[AsyncSession],
+    broadcaster: Broadcaster,
+    topic: str,
+    payload: bytes,
+    *,
+    pattern: str,
+    now: datetime,
+) -> IngestAnswer | None:
+    """One MQTT message, in its own transaction: one report, a list, or ``{"events": [...]}``.
+
+    The topic names the technician (``routeboard/technicians/<id>/events``): a device may only
+    report for the technician of its topic, as a device key may only for its own.
+    """
+    segment = topic_technician(topic, pattern)
+    actor = Actor(
+        None, f"mqtt:{topic}"[:120], "device", int(segment) if segment and segment.isdigit()
+        else None, None, None, None, now,
+    )  # fmt: skip
+    async with maker() as session:
+        try:
+            decoded = json.loads(payload)
+            items = decoded if isinstance(decoded, list) else webhook_reports(decoded)
+        except (ValueError, InvalidInput) as exc:
+            text = payload.decode("utf-8", "replace")[:10_000]
+            await reject(session, {"topic": topic, "payload": text}, "invalid", str(exc),
+                         actor=actor, source="mqtt")  # fmt: skip
+            answer = None
+        else:
+            if actor.technician_id is None:
+                answer = None
+                why = "the topic names no technician"
+                where = {"topic": topic, "payload": decoded}
+                await reject(session, where, "technician_scope", why, actor=actor, source="mqtt")
+            else:
+                reports = [
+                    {"technician_id": actor.technician_id, **i, "source": "mqtt"}
+                    if isinstance(i, dict)
+                    else i
+                    for i in items[:MAX_BATCH]
+                ]
+                answer = await ingest_events(session, reports, actor=actor)
+        await session.commit()
+        events = take_committed(session)
+    if events:
+        await broadcaster.publish(events)
+    return answer

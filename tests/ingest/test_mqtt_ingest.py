@@ -1,0 +1,51 @@
+"""Device reports through the real Mosquitto broker into the running app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from uuid import uuid4
+
+import aiomqtt
+import pytest
+
+from tests.conftest import T0, Env
+from tests.events.live import serving
+from tests.ingest.test_mqtt import MQTT_HOST, MQTT_PORT, broker  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.anyio
+
+
+async def until(env: Env, sql: str, want: int, seconds: float = 5.0) -> list[Any]:
+    async with asyncio.timeout(seconds):
+        while len(rows := await env.sql(sql)) < want:
+            await asyncio.sleep(0.05)
+    return rows
+
+
+async def test_a_van_reporting_over_mqtt_moves_its_technician(env: Env, broker: str) -> None:  # noqa: F811
+    prefix = f"rbtest/{uuid4().hex}"
+    env.settings.mqtt_url = broker
+    env.settings.mqtt_topic = f"{prefix}/+/events"
+    tech1, tech2 = env.cast.tech1_id, env.cast.tech2_id
+    fix = {"event_id": "van-1", "kind": "location", "lat": 33.05, "lon": -96.75,
+           "recorded_at": T0.isoformat(), "source": "gps"}  # fmt: skip
+    async with serving(env.app), aiomqtt.Client(MQTT_HOST, MQTT_PORT) as mqtt:
+        async with asyncio.timeout(5):
+            while True:  # the app subscribes during startup; wait until it has
+                await mqtt.publish(f"{prefix}/{tech1}/events", json.dumps(fix), qos=1)
+                if await env.sql("SELECT 1 FROM availability_events"):
+                    break
+                await asyncio.sleep(0.1)
+        # Another technician's report on this van's topic, and a payload that is not JSON.
+        stray = {**fix, "event_id": "van-2", "technician_id": tech2}
+        await mqtt.publish(f"{prefix}/{tech1}/events", json.dumps(stray), qos=1)
+        await mqtt.publish(f"{prefix}/{tech1}/events", b"{not json", qos=1)
+        dead = await until(env, "SELECT reason FROM rejected_reports ORDER BY id", 2)
+    assert [r[0] for r in dead] == ["technician_scope", "invalid"]
+    rows = await env.sql("SELECT technician_id, source, lat FROM availability_events")
+    assert rows == [(tech1, "mqtt", 33.05)]
+    r = await env.client.get("/api/v1/availability", headers=env.h("dispatcher"))
+    mine = next(t for t in r.json() if t["technician_id"] == tech1)
+    assert mine["position"]["lat"] == 33.05
