@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from routeboard.auth.routes import router as auth_router
 from routeboard.auth.throttle import SlidingWindow
 from routeboard.auth.tokens import utcnow
 from routeboard.availability.routes import router as availability_router
+from routeboard.availability.service import mark_offline
 from routeboard.branches.routes import router as branches_router
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
@@ -32,7 +34,12 @@ from routeboard.errors import ERROR_RESPONSES, install_handlers
 from routeboard.events.hub import Hub
 from routeboard.events.routes import HANDOFF, EventStreamResponse
 from routeboard.events.routes import router as events_router
-from routeboard.events.service import InProcessBroadcaster, RedisBroadcaster, prune_events
+from routeboard.events.service import (
+    InProcessBroadcaster,
+    RedisBroadcaster,
+    prune_events,
+    take_committed,
+)
 from routeboard.health.routes import router as health_router
 from routeboard.ingest.mqtt import MqttSubscriber
 from routeboard.ingest.routes import router as ingest_router
@@ -53,6 +60,8 @@ from routeboard.web.routes import router as web_router
 
 Clock = Callable[[], datetime]
 STATIC = Path(__file__).parent / "web" / "static"
+log = logging.getLogger(__name__)
+
 ROUTERS = (
     health_router,
     metrics_router,
@@ -94,6 +103,23 @@ def route_keys(app: FastAPI) -> set[str]:
         else:
             keys |= {f"{method} {route.path}" for method in route.methods or ()}
     return keys
+
+
+async def sweep_offline_forever(app: FastAPI) -> None:
+    """Mark technicians gone quiet as offline, checking a few times per TTL."""
+    settings: Settings = app.state.settings
+    while True:
+        ttl = timedelta(seconds=settings.availability_ttl_seconds)
+        await anyio.sleep(max(ttl.total_seconds() / 5, 1))
+        try:
+            async with app.state.sessionmaker() as session:
+                await mark_offline(session, now=app.state.clock(), ttl=ttl)
+                await session.commit()
+                events = take_committed(session)
+            if events:
+                await app.state.broadcaster.publish(events)
+        except Exception:  # the next sweep tries again; a crash here would stop them all
+            log.exception("offline sweep failed")
 
 
 async def prune_forever(app: FastAPI, every_seconds: float = 3600) -> None:
@@ -156,6 +182,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(broadcaster.run)
             tasks.start_soon(hub.run)
+            tasks.start_soon(sweep_offline_forever, app)
             if settings.mqtt_url:
                 tasks.start_soon(mqtt_subscriber(app).run)
             tasks.start_soon(prune_forever, app)

@@ -6,7 +6,7 @@ transitions). Device positions and derived states join it with the availability 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from routeboard.access import access_technician
 from routeboard.availability.schemas import Position, TechnicianStatusRead
 from routeboard.events.schemas import TechnicianStatusChanged
 from routeboard.events.service import record_event
-from routeboard.models import Technician, TechnicianStatus
+from routeboard.models import Job, Technician, TechnicianStatus
 
 if TYPE_CHECKING:
     from routeboard.deps import Actor
@@ -96,3 +96,46 @@ async def statuses(session: AsyncSession, technician_ids: list[int]) -> list[Tec
         )
         for tech, status in rows
     ]
+
+
+OFFLINE = "offline"
+STATUS_OF_JOB = {"en_route": "en_route", "in_progress": "working"}
+
+
+async def mark_offline(session: AsyncSession, *, now: datetime, ttl: timedelta) -> list[int]:
+    """Technicians not heard from within ``ttl`` become ``offline``: once each (one event),
+    not at every sweep. Returns who went offline."""
+    rows = (
+        await session.execute(
+            select(TechnicianStatus)
+            .where(TechnicianStatus.last_seen_at < now - ttl, TechnicianStatus.status != OFFLINE)
+            .with_for_update()
+        )
+    ).scalars()
+    gone = []
+    for row in rows:
+        row.status, row.since = OFFLINE, now
+        gone.append(row.technician_id)
+        await record_event(
+            session,
+            TechnicianStatusChanged(
+                technician_id=row.technician_id, status=OFFLINE, since=now,
+                last_seen_at=row.last_seen_at, stale=True,
+            ),
+            at=now,
+        )  # fmt: skip
+    await session.flush()
+    return gone
+
+
+async def back_online(session: AsyncSession, technician_id: int) -> str:
+    """The status to resume with after being offline: what their active job says, else
+    available."""
+    state = (
+        await session.execute(
+            select(Job.state).where(
+                Job.technician_id == technician_id, Job.state.in_(list(STATUS_OF_JOB))
+            )
+        )
+    ).scalar()
+    return STATUS_OF_JOB.get(state or "", "available")

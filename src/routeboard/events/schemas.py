@@ -102,6 +102,7 @@ class TechnicianStatusChanged(_Event):
     status: str
     since: datetime
     last_seen_at: datetime
+    stale: bool = False  # no report within the availability TTL
 
 
 class TechnicianLocated(_Event):

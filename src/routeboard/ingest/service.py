@@ -19,6 +19,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
+from routeboard.availability.service import OFFLINE, back_online
 from routeboard.deps import Actor, actor_from_api_key, client_of
 from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from routeboard.events.schemas import TechnicianLocated, TechnicianStatusChanged
@@ -187,8 +188,11 @@ async def _apply(session: AsyncSession, report: IngestEvent, *, actor: Actor) ->
         row.heading = report.heading
     if report.battery is not None:
         row.battery = report.battery
-    if report.status is not None and report.status != row.status:
-        row.status, row.since = report.status, at
+    status: str | None = report.status
+    if status is None and row.status == OFFLINE:
+        status = await back_online(session, report.technician_id)  # heard from again
+    if status is not None and status != row.status:
+        row.status, row.since = status, at
         await session.flush()
         await record_event(
             session,
