@@ -142,6 +142,7 @@ EVENT_AUDIENCE: dict[str, Rule] = {
     "job.evidence": _rule(FIELD, OWN_JOB),
     "technician.status": _rule(FIELD, {"technician": "own status"}),
     "technician.location": _rule(FIELD, {"technician": "own position"}),
+    "technician.geofence": _rule(FIELD, {"technician": "own arrivals"}),
     "snapshot": _rule(PEOPLE, OWN_JOB, note="the board or job as it stands, then events"),
 }
 

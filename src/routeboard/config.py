@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     mqtt_topic: str = Field(
         default="routeboard/technicians/+/events", description="Topic pattern to subscribe to"
     )
+    geofence_site_radius_m: float = Field(
+        default=150, ge=25, le=5000, description="Circle around a job site"
+    )
+    geofence_dwell_seconds: float = Field(
+        default=60, ge=0, le=3600, description="Inside (or out) this long before it counts"
+    )
+    geofence_exit_factor: float = Field(
+        default=1.2, ge=1, le=3, description="Leaving means beyond this many radii"
+    )
     availability_ttl_seconds: int = Field(
         default=300, ge=30, le=86_400, description="No report for this long: offline"
     )

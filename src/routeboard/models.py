@@ -383,6 +383,8 @@ class TechnicianStatus(Base):
     battery: Mapped[float | None] = mapped_column(Float)
     position_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Geofence states by fence key ("branch:3", "job:12"): see availability/geofence.py.
+    fences: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AvailabilityEvent(Base):

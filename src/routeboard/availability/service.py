@@ -6,17 +6,20 @@ transitions). Device positions and derived states join it with the availability 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import access_technician
+from routeboard.availability.geofence import Fence, FenceState, Fix, step_all
 from routeboard.availability.schemas import Position, TechnicianStatusRead
-from routeboard.events.schemas import TechnicianStatusChanged
+from routeboard.config import Settings
+from routeboard.events.schemas import TechnicianGeofence, TechnicianStatusChanged
 from routeboard.events.service import record_event
-from routeboard.models import Job, Technician, TechnicianStatus
+from routeboard.models import Branch, Job, Technician, TechnicianStatus
 
 if TYPE_CHECKING:
     from routeboard.deps import Actor
@@ -139,3 +142,97 @@ async def back_online(session: AsyncSession, technician_id: int) -> str:
         )
     ).scalar()
     return STATUS_OF_JOB.get(state or "", "available")
+
+
+@dataclass(frozen=True)
+class FenceRules:
+    site_radius_m: float = 150
+    dwell_seconds: float = 60
+    exit_factor: float = 1.2
+
+    @classmethod
+    def of(cls, settings: Settings) -> FenceRules:
+        return cls(
+            settings.geofence_site_radius_m,
+            settings.geofence_dwell_seconds,
+            settings.geofence_exit_factor,
+        )
+
+
+def _state_of(raw: dict[str, Any]) -> FenceState:
+    def when(name: str) -> datetime | None:
+        value = raw.get(name)
+        return datetime.fromisoformat(value) if value else None
+
+    return FenceState(
+        inside=bool(raw.get("inside")),
+        pending_since=when("pending_since"),
+        last_at=when("last_at"),
+        since=when("since"),
+    )
+
+
+def _raw_of(state: FenceState) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "inside": state.inside,
+        "pending_since": iso(state.pending_since),
+        "last_at": iso(state.last_at),
+        "since": iso(state.since),
+    }
+
+
+async def apply_fix(
+    session: AsyncSession, row: TechnicianStatus, fix: Fix, *, rules: FenceRules, now: datetime
+) -> str | None:
+    """Run a new position through the technician's fences (their shop, the job they are
+    driving to). Arriving at the job site while en route makes them ``on_site``; arriving at
+    the shop with no active job makes them ``available``. Returns the new status, if any."""
+    tech = await session.get(Technician, row.technician_id)
+    assert tech is not None
+    fences: list[Fence] = []
+    if tech.branch_id is not None:
+        branch = await session.get(Branch, tech.branch_id)
+        if branch is not None and branch.active:
+            fences.append(Fence(f"branch:{branch.id}", branch.lat, branch.lon, branch.radius_m))
+    active = (
+        (
+            await session.execute(
+                select(Job).where(
+                    Job.technician_id == tech.id, Job.state.in_(["en_route", "in_progress"])
+                )
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if active is not None and active.state == "en_route":
+        fences.append(
+            Fence(f"job:{active.id}", active.site_lat, active.site_lon, rules.site_radius_m)
+        )
+    states = {k: _state_of(v) for k, v in (row.fences or {}).items()}
+    new_states, moves = step_all(
+        states, fences, fix, dwell_seconds=rules.dwell_seconds, exit_factor=rules.exit_factor
+    )
+    row.fences = {k: _raw_of(v) for k, v in new_states.items()}
+    status: str | None = None
+    for key, transition in moves:
+        place, _, ident = key.partition(":")
+        await record_event(
+            session,
+            TechnicianGeofence(
+                technician_id=tech.id, transition=transition, place=place,
+                place_id=int(ident), at=new_states[key].since or fix.at,
+            ),
+            at=now,
+            job=active if place == "job" else None,
+        )  # fmt: skip
+        if transition != "arrive":
+            continue
+        if place == "job" and row.status == "en_route":
+            status = "on_site"
+        elif place == "branch" and active is None:
+            status = "available"
+    return status

@@ -119,6 +119,16 @@ class TechnicianLocated(_Event):
     source: str
 
 
+class TechnicianGeofence(_Event):
+    """A technician arrived at or left a shop or a job site (after dwell and hysteresis)."""
+
+    type: Literal["technician.geofence"] = "technician.geofence"
+    transition: Literal["arrive", "depart"]
+    place: Literal["branch", "job"]
+    place_id: int
+    at: datetime
+
+
 AnyEvent = Annotated[
     JobCreated
     | JobUpdated
@@ -127,7 +137,8 @@ AnyEvent = Annotated[
     | QuoteChanged
     | EvidenceAdded
     | TechnicianStatusChanged
-    | TechnicianLocated,
+    | TechnicianLocated
+    | TechnicianGeofence,
     Field(discriminator="type"),
 ]
 

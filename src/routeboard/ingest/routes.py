@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import Authorized
+from routeboard.availability.service import FenceRules
 from routeboard.deps import SessionDep, SettingsDep
 from routeboard.ingest import service
 from routeboard.ingest.schemas import IngestAnswer, IngestBatch, IngestResult, RejectedRead
@@ -18,10 +19,14 @@ router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 
 
 @router.post("/events", response_model=IngestAnswer)
-async def ingest_events(body: IngestBatch, session: SessionDep, actor: Authorized) -> IngestAnswer:
+async def ingest_events(
+    body: IngestBatch, session: SessionDep, actor: Authorized, settings: SettingsDep
+) -> IngestAnswer:
     """Up to 1,000 normalised reports (``X-API-Key``), each answered ``accepted``,
     ``duplicate`` or ``rejected`` with its reason; rejected ones are kept for admins."""
-    return await service.ingest_events(session, body.events, actor=actor)
+    return await service.ingest_events(
+        session, body.events, actor=actor, rules=FenceRules.of(settings)
+    )
 
 
 @router.get("/osmand", response_model=IngestResult)
@@ -44,7 +49,8 @@ async def _osmand(
     request: Request, session: AsyncSession, params: dict[str, str]
 ) -> IngestResult | JSONResponse:
     now = request.app.state.clock()
-    result = await service.ingest_osmand(session, params, request=request, now=now)
+    rules = FenceRules.of(request.app.state.settings)
+    result = await service.ingest_osmand(session, params, request=request, now=now, rules=rules)
     if result.outcome == "rejected":
         # An answer, not an exception: the transaction (and the dead letter in it) commits.
         body = {"error": "invalid_report", "message": result.detail, "details": result.reason}
@@ -70,6 +76,7 @@ async def ingest_webhook(
         signature=signature,
         request=request,
         now=request.app.state.clock(),
+        rules=FenceRules.of(settings),
     )
 
 

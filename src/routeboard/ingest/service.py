@@ -19,7 +19,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
-from routeboard.availability.service import OFFLINE, back_online
+from routeboard.availability.geofence import Fix
+from routeboard.availability.service import OFFLINE, FenceRules, apply_fix, back_online
 from routeboard.deps import Actor, actor_from_api_key, client_of
 from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from routeboard.events.schemas import TechnicianLocated, TechnicianStatusChanged
@@ -63,8 +64,11 @@ async def reject(
     return row
 
 
-async def ingest_events(session: AsyncSession, raw: Sequence[Any], *, actor: Actor) -> IngestAnswer:
+async def ingest_events(
+    session: AsyncSession, raw: Sequence[Any], *, actor: Actor, rules: FenceRules | None = None
+) -> IngestAnswer:
     """Validate, deduplicate, keep and apply a batch of reports; one answer per report."""
+    rules = rules or FenceRules()
     results: list[IngestResult] = []
     valid: list[tuple[int, IngestEvent]] = []
     for index, item in enumerate(raw):
@@ -105,7 +109,7 @@ async def ingest_events(session: AsyncSession, raw: Sequence[Any], *, actor: Act
             results.append(_refused(index, payload, code, detail))
             continue
         known.add(key)
-        applied = await _apply(session, report, actor=actor)
+        applied = await _apply(session, report, actor=actor, rules=rules)
         if applied and report.lat is not None:
             latest[report.technician_id] = report
         session.add(_history(report, applied, actor))
@@ -168,7 +172,9 @@ def _history(report: IngestEvent, applied: bool, actor: Actor) -> AvailabilityEv
     )  # fmt: skip
 
 
-async def _apply(session: AsyncSession, report: IngestEvent, *, actor: Actor) -> bool:
+async def _apply(
+    session: AsyncSession, report: IngestEvent, *, actor: Actor, rules: FenceRules
+) -> bool:
     """Move the technician's latest state forward; False (and nothing changed) when a newer
     report is already applied: a late packet must not rewind the present."""
     at: datetime = report.recorded_at
@@ -189,6 +195,10 @@ async def _apply(session: AsyncSession, report: IngestEvent, *, actor: Actor) ->
     if report.battery is not None:
         row.battery = report.battery
     status: str | None = report.status
+    if report.lat is not None and report.lon is not None:
+        fix = Fix(report.lat, report.lon, at, report.accuracy_m)
+        arrived = await apply_fix(session, row, fix, rules=rules, now=actor.at)
+        status = status or arrived
     if status is None and row.status == OFFLINE:
         status = await back_online(session, report.technician_id)  # heard from again
     if status is not None and status != row.status:
@@ -288,7 +298,12 @@ def webhook_reports(payload: Any) -> list[Any]:
 
 
 async def ingest_osmand(
-    session: AsyncSession, params: Mapping[str, str], *, request: Request, now: datetime
+    session: AsyncSession,
+    params: Mapping[str, str],
+    *,
+    request: Request,
+    now: datetime,
+    rules: FenceRules | None = None,
 ) -> IngestResult:
     """One position from a GPS tracker app speaking OsmAnd; ``id`` is the device's API key."""
     try:
@@ -300,7 +315,7 @@ async def ingest_osmand(
     if actor.role != "device" or actor.technician_id is None:
         raise Forbidden("OsmAnd reports need a key scoped to one technician", code="not_a_device")
     report = osmand_report(params, actor.technician_id, actor.username)
-    return (await ingest_events(session, [report], actor=actor)).results[0]
+    return (await ingest_events(session, [report], actor=actor, rules=rules)).results[0]
 
 
 async def ingest_webhook(
@@ -312,6 +327,7 @@ async def ingest_webhook(
     signature: str | None,
     request: HTTPConnection,
     now: datetime,
+    rules: FenceRules | None = None,
 ) -> IngestAnswer:
     """Reports pushed by other software, signed with the shared secret."""
     if not secret:
@@ -323,7 +339,7 @@ async def ingest_webhook(
         raise InvalidInput("the body is not JSON", code="invalid_webhook") from None
     addr, agent = client_of(request)
     actor = Actor(None, "webhook", "integration", None, None, addr, agent, now)
-    return await ingest_events(session, webhook_reports(payload), actor=actor)
+    return await ingest_events(session, webhook_reports(payload), actor=actor, rules=rules)
 
 
 async def ingest_mqtt_message(
@@ -334,6 +350,7 @@ async def ingest_mqtt_message(
     *,
     pattern: str,
     now: datetime,
+    rules: FenceRules | None = None,
 ) -> IngestAnswer | None:
     """One MQTT message, in its own transaction: one report, a list, or ``{"events": [...]}``.
 
@@ -367,7 +384,7 @@ async def ingest_mqtt_message(
                     else i
                     for i in items[:MAX_BATCH]
                 ]
-                answer = await ingest_events(session, reports, actor=actor)
+                answer = await ingest_events(session, reports, actor=actor, rules=rules)
         await session.commit()
         events = take_committed(session)
     if events:
