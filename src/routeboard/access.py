@@ -143,6 +143,9 @@ EVENT_AUDIENCE: dict[str, Rule] = {
     "technician.status": _rule(FIELD, {"technician": "own status"}),
     "technician.location": _rule(FIELD, {"technician": "own position"}),
     "technician.geofence": _rule(FIELD, {"technician": "own arrivals"}),
+    "job.eta": _rule(PEOPLE, OWN_JOB),
+    "alert.raised": _rule(STAFF),
+    "alert.cleared": _rule(STAFF),
     "snapshot": _rule(PEOPLE, OWN_JOB, note="the board or job as it stands, then events"),
 }
 

@@ -25,7 +25,7 @@ from routeboard.auth.routes import router as auth_router
 from routeboard.auth.throttle import SlidingWindow
 from routeboard.auth.tokens import utcnow
 from routeboard.availability.routes import router as availability_router
-from routeboard.availability.service import FenceRules, mark_offline
+from routeboard.availability.service import AvailabilityRules, mark_offline
 from routeboard.branches.routes import router as branches_router
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
@@ -156,7 +156,7 @@ def mqtt_subscriber(app: FastAPI) -> MqttSubscriber:
     async def handle(topic: str, payload: bytes) -> None:
         await ingest_mqtt_message(
             app.state.sessionmaker, app.state.broadcaster, topic, payload,
-            pattern=settings.mqtt_topic, now=app.state.clock(), rules=FenceRules.of(settings),
+            pattern=settings.mqtt_topic, now=app.state.clock(), rules=AvailabilityRules.of(app),
         )  # fmt: skip
 
     return MqttSubscriber(settings.mqtt_url, settings.mqtt_topic, handle)

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     geofence_exit_factor: float = Field(
         default=1.2, ge=1, le=3, description="Leaving means beyond this many radii"
     )
+    eta_every_seconds: float = Field(
+        default=30, ge=0, le=3600, description="At most one ETA per technician per this long"
+    )
+    late_alert_minutes: float = Field(
+        default=5, ge=0, le=240, description="A projected arrival this far past the promise alerts"
+    )
     availability_ttl_seconds: int = Field(
         default=300, ge=30, le=86_400, description="No report for this long: offline"
     )

@@ -131,6 +131,11 @@ class Job(Base):
     labor_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     labor_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # The latest arrival estimate while en route, when it was made, and whether a projected
+    # miss of the promise is currently raised as an alert.
+    eta: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    eta_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    late_alert: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Pinned jobs keep their time when a day is optimised.
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Set when a dispatcher forced an infeasible placement; shown on the board.

@@ -17,9 +17,17 @@ from routeboard.access import access_technician
 from routeboard.availability.geofence import Fence, FenceState, Fix, step_all
 from routeboard.availability.schemas import Position, TechnicianStatusRead
 from routeboard.config import Settings
-from routeboard.events.schemas import TechnicianGeofence, TechnicianStatusChanged
+from routeboard.events.schemas import (
+    AlertCleared,
+    AlertRaised,
+    JobEta,
+    TechnicianGeofence,
+    TechnicianStatusChanged,
+)
 from routeboard.events.service import record_event
 from routeboard.models import Branch, Job, Technician, TechnicianStatus
+from routeboard.schedule.service import Planner
+from routeboard.travel.estimate import Point
 
 if TYPE_CHECKING:
     from routeboard.deps import Actor
@@ -145,17 +153,26 @@ async def back_online(session: AsyncSession, technician_id: int) -> str:
 
 
 @dataclass(frozen=True)
-class FenceRules:
+class AvailabilityRules:
+    """What deriving availability from positions needs from settings and the outside."""
+
     site_radius_m: float = 150
     dwell_seconds: float = 60
     exit_factor: float = 1.2
+    planner: Planner | None = None  # travel times for ETAs; None: no ETAs
+    eta_every_seconds: float = 30
+    late_alert_minutes: float = 5
 
     @classmethod
-    def of(cls, settings: Settings) -> FenceRules:
+    def of(cls, app: Any) -> AvailabilityRules:
+        settings: Settings = app.state.settings
         return cls(
             settings.geofence_site_radius_m,
             settings.geofence_dwell_seconds,
             settings.geofence_exit_factor,
+            app.state.planner,
+            settings.eta_every_seconds,
+            settings.late_alert_minutes,
         )
 
 
@@ -185,7 +202,12 @@ def _raw_of(state: FenceState) -> dict[str, Any]:
 
 
 async def apply_fix(
-    session: AsyncSession, row: TechnicianStatus, fix: Fix, *, rules: FenceRules, now: datetime
+    session: AsyncSession,
+    row: TechnicianStatus,
+    fix: Fix,
+    *,
+    rules: AvailabilityRules,
+    now: datetime,
 ) -> str | None:
     """Run a new position through the technician's fences (their shop, the job they are
     driving to). Arriving at the job site while en route makes them ``on_site``; arriving at
@@ -236,3 +258,50 @@ async def apply_fix(
         elif place == "branch" and active is None:
             status = "available"
     return status
+
+
+async def update_eta(
+    session: AsyncSession, technician_id: int, fix: Fix, *, rules: AvailabilityRules, now: datetime
+) -> Job | None:
+    """While a technician drives to a job, estimate the arrival from their newest position
+    (at most once per ``eta_every_seconds``), tell the office and the job's customer, and raise
+    an alert when it misses the promise (the window's end, else the start) by more than
+    ``late_alert_minutes``; clear it when the estimate is back on time."""
+    if rules.planner is None:
+        return None
+    job = (
+        (
+            await session.execute(
+                select(Job).where(Job.technician_id == technician_id, Job.state == "en_route")
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if job is None:
+        return None
+    if job.eta_at is not None and (fix.at - job.eta_at).total_seconds() < rules.eta_every_seconds:
+        return None
+    origin, site = Point(fix.lat, fix.lon), Point(job.site_lat, job.site_lon)
+    [[leg]] = await rules.planner.travel.matrix([origin], [site], fix.at)
+    eta = fix.at + timedelta(minutes=leg.minutes)
+    promised = job.window_end or job.scheduled_start
+    late = max(0.0, (eta - promised).total_seconds() / 60) if promised else 0.0
+    job.eta, job.eta_at = eta, fix.at
+    await record_event(
+        session,
+        JobEta(eta=eta, minutes=round(leg.minutes, 1), approximate=leg.approximate,
+               late_minutes=round(late, 1)),
+        at=now, job=job,
+    )  # fmt: skip
+    missing = late > rules.late_alert_minutes
+    if missing and not job.late_alert:
+        job.late_alert = True
+        text = f"job {job.id} is projected {late:.0f} min past its promised time"
+        await record_event(
+            session, AlertRaised(kind="projected_late", message=text), at=now, job=job
+        )
+    elif not missing and job.late_alert:
+        job.late_alert = False
+        await record_event(session, AlertCleared(kind="projected_late"), at=now, job=job)
+    return job

@@ -129,6 +129,27 @@ class TechnicianGeofence(_Event):
     at: datetime
 
 
+class JobEta(_Event):
+    """A fresh arrival estimate for a job being driven to (the customer sees it too)."""
+
+    type: Literal["job.eta"] = "job.eta"
+    eta: datetime
+    minutes: float
+    approximate: bool
+    late_minutes: float  # past the promised time (window end, else start); 0 when on time
+
+
+class AlertRaised(_Event):
+    type: Literal["alert.raised"] = "alert.raised"
+    kind: Literal["projected_late"]
+    message: str
+
+
+class AlertCleared(_Event):
+    type: Literal["alert.cleared"] = "alert.cleared"
+    kind: Literal["projected_late"]
+
+
 AnyEvent = Annotated[
     JobCreated
     | JobUpdated
@@ -138,7 +159,10 @@ AnyEvent = Annotated[
     | EvidenceAdded
     | TechnicianStatusChanged
     | TechnicianLocated
-    | TechnicianGeofence,
+    | TechnicianGeofence
+    | JobEta
+    | AlertRaised
+    | AlertCleared,
     Field(discriminator="type"),
 ]
 

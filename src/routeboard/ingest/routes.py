@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import Authorized
-from routeboard.availability.service import FenceRules
+from routeboard.availability.service import AvailabilityRules
 from routeboard.deps import SessionDep, SettingsDep
 from routeboard.ingest import service
 from routeboard.ingest.schemas import IngestAnswer, IngestBatch, IngestResult, RejectedRead
@@ -20,12 +20,12 @@ router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 
 @router.post("/events", response_model=IngestAnswer)
 async def ingest_events(
-    body: IngestBatch, session: SessionDep, actor: Authorized, settings: SettingsDep
+    body: IngestBatch, session: SessionDep, actor: Authorized, request: Request
 ) -> IngestAnswer:
     """Up to 1,000 normalised reports (``X-API-Key``), each answered ``accepted``,
     ``duplicate`` or ``rejected`` with its reason; rejected ones are kept for admins."""
     return await service.ingest_events(
-        session, body.events, actor=actor, rules=FenceRules.of(settings)
+        session, body.events, actor=actor, rules=AvailabilityRules.of(request.app)
     )
 
 
@@ -49,7 +49,7 @@ async def _osmand(
     request: Request, session: AsyncSession, params: dict[str, str]
 ) -> IngestResult | JSONResponse:
     now = request.app.state.clock()
-    rules = FenceRules.of(request.app.state.settings)
+    rules = AvailabilityRules.of(request.app)
     result = await service.ingest_osmand(session, params, request=request, now=now, rules=rules)
     if result.outcome == "rejected":
         # An answer, not an exception: the transaction (and the dead letter in it) commits.
@@ -76,7 +76,7 @@ async def ingest_webhook(
         signature=signature,
         request=request,
         now=request.app.state.clock(),
-        rules=FenceRules.of(settings),
+        rules=AvailabilityRules.of(request.app),
     )
 
 

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
 from routeboard.availability.geofence import Fix
-from routeboard.availability.service import OFFLINE, FenceRules, apply_fix, back_online
+from routeboard.availability.service import (
+    OFFLINE,
+    AvailabilityRules,
+    apply_fix,
+    back_online,
+    update_eta,
+)
 from routeboard.deps import Actor, actor_from_api_key, client_of
 from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from routeboard.events.schemas import TechnicianLocated, TechnicianStatusChanged
@@ -65,10 +71,14 @@ async def reject(
 
 
 async def ingest_events(
-    session: AsyncSession, raw: Sequence[Any], *, actor: Actor, rules: FenceRules | None = None
+    session: AsyncSession,
+    raw: Sequence[Any],
+    *,
+    actor: Actor,
+    rules: AvailabilityRules | None = None,
 ) -> IngestAnswer:
     """Validate, deduplicate, keep and apply a batch of reports; one answer per report."""
-    rules = rules or FenceRules()
+    rules = rules or AvailabilityRules()
     results: list[IngestResult] = []
     valid: list[tuple[int, IngestEvent]] = []
     for index, item in enumerate(raw):
@@ -173,7 +183,7 @@ def _history(report: IngestEvent, applied: bool, actor: Actor) -> AvailabilityEv
 
 
 async def _apply(
-    session: AsyncSession, report: IngestEvent, *, actor: Actor, rules: FenceRules
+    session: AsyncSession, report: IngestEvent, *, actor: Actor, rules: AvailabilityRules
 ) -> bool:
     """Move the technician's latest state forward; False (and nothing changed) when a newer
     report is already applied: a late packet must not rewind the present."""
@@ -199,6 +209,8 @@ async def _apply(
         fix = Fix(report.lat, report.lon, at, report.accuracy_m)
         arrived = await apply_fix(session, row, fix, rules=rules, now=actor.at)
         status = status or arrived
+        if arrived is None:
+            await update_eta(session, report.technician_id, fix, rules=rules, now=actor.at)
     if status is None and row.status == OFFLINE:
         status = await back_online(session, report.technician_id)  # heard from again
     if status is not None and status != row.status:
@@ -303,7 +315,7 @@ async def ingest_osmand(
     *,
     request: Request,
     now: datetime,
-    rules: FenceRules | None = None,
+    rules: AvailabilityRules | None = None,
 ) -> IngestResult:
     """One position from a GPS tracker app speaking OsmAnd; ``id`` is the device's API key."""
     try:
@@ -327,7 +339,7 @@ async def ingest_webhook(
     signature: str | None,
     request: HTTPConnection,
     now: datetime,
-    rules: FenceRules | None = None,
+    rules: AvailabilityRules | None = None,
 ) -> IngestAnswer:
     """Reports pushed by other software, signed with the shared secret."""
     if not secret:
@@ -350,7 +362,7 @@ async def ingest_mqtt_message(
     *,
     pattern: str,
     now: datetime,
-    rules: FenceRules | None = None,
+    rules: AvailabilityRules | None = None,
 ) -> IngestAnswer | None:
     """One MQTT message, in its own transaction: one report, a list, or ``{"events": [...]}``.
 
