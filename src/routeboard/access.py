@@ -60,6 +60,7 @@ PERMISSIONS: dict[str, Rule] = {
     "POST /api/v1/api-keys": _rule(frozenset({"admin"}), note="the key is shown once"),
     "GET /api/v1/api-keys": _rule(frozenset({"admin"})),
     "DELETE /api/v1/api-keys/{key_id}": _rule(frozenset({"admin"}), note="revokes"),
+    "GET /api/v1/events": _rule(STAFF, note="the stored event history"),
     "POST /api/v1/ingest/events": _rule(
         frozenset({"device", "integration"}),
         {"device": "reports for its own technician"},

@@ -288,6 +288,7 @@ CASES: dict[str, Case] = {
     "GET /api/v1/api-keys": Case(fixed("GET", "/api/v1/api-keys"), admin_only(200)),
     # Revoking the integration key first makes that caller's own request a 401.
     "DELETE /api/v1/api-keys/{key_id}": Case(_key_id, admin_only(200) | {"integration": 403}),
+    "GET /api/v1/events": Case(fixed("GET", "/api/v1/events"), staff(200)),
     "POST /api/v1/ingest/events": Case(_ingest, table(200, device=200, integration=200)),
     "GET /api/v1/ingest/osmand": Case(_osmand, public(200)),
     "POST /api/v1/ingest/osmand": Case(_osmand_post, public(200)),

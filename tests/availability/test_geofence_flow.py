@@ -76,3 +76,36 @@ async def test_back_at_the_shop_with_no_job_is_available(env: Env) -> None:
     await fixes(env, SHOP, [0, 30, 61], "shop")
     assert await state(env) == "available"
     assert [e["place"] for e in await geofence_events(env)] == ["branch"]
+
+
+async def test_a_track_zigzagging_across_the_shop_boundary_arrives_once_and_departs_once(
+    env: Env,
+) -> None:
+    """Every 5 s the fix hops between 140 m and 170 m from the shop (r = 150 m) for ten
+    minutes, settles inside, then drives away: one arrival, one departure."""
+    site = {"address": "Plano shop", "lat": SHOP[0], "lon": SHOP[1]}
+    r = await env.client.post(
+        "/api/v1/branches", json={"name": "Plano", "site": site}, headers=env.h("admin")
+    )
+    branch = r.json()["id"]
+    await env.client.patch(
+        f"/api/v1/technicians/{env.cast.tech1_id}",
+        json={"branch_id": branch},
+        headers=env.h("admin"),
+    )
+    env.clock.advance(hours=1)
+    start = -3600
+    zig = [(start + 5 * i, (140 if i % 2 else 170) * METRE) for i in range(120)]
+    settle = [(start + 600 + 5 * i, 20 * METRE) for i in range(20)]
+    away = [(start + 700 + 10 * i, (400 + 50 * i) * METRE) for i in range(20)]
+    for n, (second, north) in enumerate(zig + settle + away):
+        await fixes(env, (SHOP[0] + north, SHOP[1]), [second], f"z{n}-")
+    moves = [(e["transition"], e["place_id"]) for e in await geofence_events(env)]
+    assert moves == [("arrive", branch), ("depart", branch)]
+    r = await env.client.get(
+        "/api/v1/events",
+        params={"type": "technician.geofence", "technician_id": env.cast.tech1_id},
+        headers=env.h("dispatcher"),
+    )
+    assert [i["event"]["transition"] for i in r.json()["items"]] == ["arrive", "depart"]
+    assert r.json()["next_after_id"] is None

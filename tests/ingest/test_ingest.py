@@ -73,6 +73,7 @@ async def test_each_report_is_answered_and_nothing_is_lost(env: Env) -> None:
 
 
 async def test_a_late_packet_is_kept_without_rewinding_the_present(env: Env) -> None:
+    env.clock.advance(hours=1)
     newer = report(env, "n", 10, lat=33.0, lon=-96.8)
     older = report(env, "o", 5, lat=32.7, lon=-96.6)
     for item, applied in ((newer, True), (older, False)):
@@ -95,6 +96,7 @@ async def test_a_device_key_reports_for_its_own_technician_only(env: Env) -> Non
 
 
 async def test_one_location_event_per_technician_per_batch_reaches_the_streams(env: Env) -> None:
+    env.clock.advance(hours=1)
     batch = [report(env, f"p{i}", i, lat=33.0 + i / 100) for i in range(20)]
     r = await env.client.post(URL, json={"events": batch}, headers=env.h("device"))
     assert r.json()["accepted"] == 20
@@ -111,3 +113,17 @@ async def test_batches_are_bounded_and_need_a_device_or_integration_key(env: Env
     assert r.status_code == 422
     r = await env.client.post(URL, json={"events": [report(env, "z")]}, headers=env.h("tech1"))
     assert r.status_code == 403
+
+
+async def test_a_report_from_the_future_is_refused_while_the_rest_are_stored(env: Env) -> None:
+    batch = [
+        report(env, "f1", 60 * 24),  # a day ahead of the server
+        report(env, "f2", 1, lat=200),
+        report(env, "f3", 2, lat="north"),
+        report(env, "ok", 3),
+    ]
+    r = await env.client.post(URL, json={"events": batch}, headers=env.h("integration"))
+    reasons = [x["reason"] for x in r.json()["results"]]
+    assert reasons == ["future_timestamp", "invalid", "invalid", None]
+    rows = await env.sql("SELECT event_id FROM availability_events")
+    assert rows == [("ok",)]

@@ -49,3 +49,38 @@ async def test_a_van_reporting_over_mqtt_moves_its_technician(env: Env, broker: 
     r = await env.client.get("/api/v1/availability", headers=env.h("dispatcher"))
     mine = next(t for t in r.json() if t["technician_id"] == tech1)
     assert mine["position"]["lat"] == 33.05
+
+
+async def test_a_position_published_to_mosquitto_reaches_a_boards_stream(
+    env: Env,
+    broker: str,  # noqa: F811
+) -> None:
+    import httpx
+
+    from tests.events.live import sse
+
+    prefix = f"rbtest/{uuid4().hex}"
+    env.settings.mqtt_url = broker
+    env.settings.mqtt_topic = f"{prefix}/+/events"
+    topic = f"{prefix}/{env.cast.tech1_id}/events"
+    async with (
+        serving(env.app) as base,
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        sse(client, "/api/v1/stream", env.h("dispatcher")) as board,
+        aiomqtt.Client(MQTT_HOST, MQTT_PORT) as mqtt,
+    ):
+        await board.next()  # snapshot
+        n = 0
+        async with asyncio.timeout(5):
+            while True:  # until the app's subscription is up
+                n += 1
+                fix = {"event_id": f"p{n}", "kind": "location", "lat": 33.0 + n / 1000,
+                       "lon": -96.7, "recorded_at": T0.isoformat(), "source": "gps"}  # fmt: skip
+                await mqtt.publish(topic, json.dumps(fix), qos=1)
+                try:
+                    msg = await board.next(timeout=0.3)
+                except TimeoutError:
+                    continue
+                break
+    assert msg.event == "technician.location"
+    assert (msg.data["technician_id"], msg.data["lon"]) == (env.cast.tech1_id, -96.7)

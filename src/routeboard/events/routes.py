@@ -27,10 +27,12 @@ from routeboard.access import Authorized, event_visible
 from routeboard.availability.service import set_status, visible_statuses
 from routeboard.config import Settings
 from routeboard.db import ID_MAX, Id
-from routeboard.deps import Actor, actor_from_bearer, actor_from_cookie
+from routeboard.deps import Actor, SessionDep, actor_from_bearer, actor_from_cookie
 from routeboard.errors import DomainError
+from routeboard.events import service
 from routeboard.events.board import BoardFilter
 from routeboard.events.hub import LAGGED, RECONNECT, Hub, Subscriber, encode, sse_frame
+from routeboard.events.schemas import EventHistory
 from routeboard.events.service import board_cards, last_event_id, replay, take_committed
 from routeboard.schedule.schemas import Day
 from routeboard.security import secure_headers
@@ -194,6 +196,27 @@ async def stream(
         resume = int(last_event_id_header)
     where = _filter(day, technician_id, job_id, branch)
     return EventStreamResponse(actor, where, resume)
+
+
+@router.get("/events", response_model=EventHistory)
+async def list_events(
+    session: SessionDep,
+    actor: Authorized,
+    technician_id: Id | None = None,
+    job_id: Id | None = None,
+    type: Annotated[
+        str | None, Query(max_length=40, description="e.g. technician.geofence")
+    ] = None,
+    after_id: Annotated[int, Query(ge=0, le=ID_MAX)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventHistory:
+    """The stored events in id order (geofence arrivals and departures included)."""
+    items = await service.list_events(
+        session, technician_id=technician_id, job_id=job_id, type=type, after_id=after_id,
+        limit=limit,
+    )  # fmt: skip
+    last = items[-1].id if len(items) == limit else None
+    return EventHistory(items=items, next_after_id=last)
 
 
 async def _ws_actor(websocket: WebSocket) -> Actor | None:

@@ -172,3 +172,15 @@ class EventRead(BaseModel):
 
     id: int
     event: AnyEvent
+
+
+class EventHistoryItem(BaseModel):
+    id: int
+    at: datetime
+    event: AnyEvent
+
+
+class EventHistory(BaseModel):
+    items: list[EventHistoryItem]
+    # Pass as ``after_id`` for the next page; None when this page was the last.
+    next_after_id: int | None

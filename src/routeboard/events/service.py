@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.events.board import BoardFilter, belongs
-from routeboard.events.schemas import AnyEvent, EventRead, JobCard
+from routeboard.events.schemas import AnyEvent, EventHistoryItem, EventRead, JobCard
 from routeboard.models import Counter, Event, Job
 
 if TYPE_CHECKING:
@@ -221,3 +221,27 @@ async def board_cards(
             query = query.where(or_(Job.branch_id.is_(None), Job.branch_id == where.branch_id))
     jobs = (await session.execute(query.order_by(Job.id))).scalars()
     return [c for c in (JobCard.of(j) for j in jobs) if belongs(c, where, tz)]
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    technician_id: int | None = None,
+    job_id: int | None = None,
+    type: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[EventHistoryItem]:
+    """Stored events in id order after ``after_id``: the history behind the live stream."""
+    query = select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
+    if technician_id is not None:
+        query = query.where(Event.technician_id == technician_id)
+    if job_id is not None:
+        query = query.where(Event.job_id == job_id)
+    if type is not None:
+        query = query.where(Event.type == type)
+    rows = (await session.execute(query)).scalars()
+    return [
+        EventHistoryItem(id=r.id, at=r.created_at, event=_adapter.validate_python(r.payload))
+        for r in rows
+    ]

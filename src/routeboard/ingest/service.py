@@ -161,6 +161,9 @@ def _refused(index: int, item: Any, reason: str, detail: str) -> IngestResult:
     )
 
 
+FUTURE_SLACK = timedelta(minutes=5)  # devices' clocks drift; more than this is wrong
+
+
 def _refusal(report: IngestEvent, actor: Actor, active: set[int]) -> tuple[str, str] | None:
     if actor.role == "device" and report.technician_id != actor.technician_id:
         return (
@@ -169,6 +172,9 @@ def _refusal(report: IngestEvent, actor: Actor, active: set[int]) -> tuple[str, 
         )
     if report.technician_id not in active:
         return "unknown_technician", f"no active technician {report.technician_id}"
+    if report.recorded_at > actor.at + FUTURE_SLACK:
+        # A clock that runs ahead would otherwise pin the latest state until it is caught up.
+        return "future_timestamp", f"recorded_at is after the server's clock ({actor.at})"
     return None
 
 
