@@ -25,7 +25,7 @@ from routeboard.auth.routes import router as auth_router
 from routeboard.auth.throttle import SlidingWindow
 from routeboard.auth.tokens import utcnow
 from routeboard.availability.routes import router as availability_router
-from routeboard.availability.service import AvailabilityRules, mark_offline
+from routeboard.availability.service import AvailabilityRules, freshness, mark_offline
 from routeboard.branches.routes import router as branches_router
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
@@ -47,6 +47,7 @@ from routeboard.ingest.service import ingest_mqtt_message
 from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
+from routeboard.metrics.service import FRESH, OFFLINE
 from routeboard.photos.routes import router as photos_router
 from routeboard.quotes.routes import router as quotes_router
 from routeboard.schedule.routes import router as schedule_router
@@ -113,8 +114,12 @@ async def sweep_offline_forever(app: FastAPI) -> None:
         await anyio.sleep(max(ttl.total_seconds() / 5, 1))
         try:
             async with app.state.sessionmaker() as session:
-                await mark_offline(session, now=app.state.clock(), ttl=ttl)
+                now = app.state.clock()
+                await mark_offline(session, now=now, ttl=ttl)
                 await session.commit()
+                total, fresh, offline = await freshness(session, now=now, ttl=ttl)
+                FRESH.set(fresh / total if total else 1.0)
+                OFFLINE.set(offline)
                 events = take_committed(session)
             if events:
                 await app.state.broadcaster.publish(events)

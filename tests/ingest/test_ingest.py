@@ -127,3 +127,23 @@ async def test_a_report_from_the_future_is_refused_while_the_rest_are_stored(env
     assert reasons == ["future_timestamp", "invalid", "invalid", None]
     rows = await env.sql("SELECT event_id FROM availability_events")
     assert rows == [("ok",)]
+
+
+async def test_metrics_count_reports_by_source_outcome_and_reason(env: Env) -> None:
+    def value(text: str, line: str) -> float:
+        found = [x for x in text.splitlines() if x.startswith(line)]
+        return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+    accepted = 'routeboard_ingest_reports_total{outcome="accepted",reason="",source="gps"}'
+    unknown = (
+        'routeboard_ingest_reports_total{outcome="rejected",reason="unknown_technician",'
+        'source="gps"}'
+    )
+    before = (await env.client.get("/metrics", headers=env.h("admin"))).text
+    batch = [report(env, "m1"), report(env, "m2", technician_id=999_999)]
+    await env.client.post(URL, json={"events": batch}, headers=env.h("integration"))
+    after = (await env.client.get("/metrics", headers=env.h("admin"))).text
+    assert value(after, accepted) == value(before, accepted) + 1
+    assert value(after, unknown) == value(before, unknown) + 1
+    assert "routeboard_ingest_lag_seconds_bucket" in after
+    assert "routeboard_availability_fresh_ratio" in after

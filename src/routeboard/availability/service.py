@@ -305,3 +305,21 @@ async def update_eta(
         job.late_alert = False
         await record_event(session, AlertCleared(kind="projected_late"), at=now, job=job)
     return job
+
+
+async def freshness(
+    session: AsyncSession, *, now: datetime, ttl: timedelta
+) -> tuple[int, int, int]:
+    """(active technicians, heard from within ``ttl``, offline): the completeness figures."""
+    active = select(Technician.id).where(Technician.active.is_(True))
+    total = len((await session.execute(active)).all())
+    rows = (
+        await session.execute(
+            select(TechnicianStatus.last_seen_at, TechnicianStatus.status).where(
+                TechnicianStatus.technician_id.in_(active)
+            )
+        )
+    ).all()
+    fresh = sum(seen >= now - ttl for seen, _ in rows)
+    offline = sum(status == OFFLINE for _, status in rows)
+    return total, fresh, offline

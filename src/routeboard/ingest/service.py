@@ -33,6 +33,7 @@ from routeboard.events.schemas import TechnicianLocated, TechnicianStatusChanged
 from routeboard.events.service import Broadcaster, record_event, take_committed
 from routeboard.ingest.mqtt import topic_technician
 from routeboard.ingest.schemas import MAX_BATCH, IngestAnswer, IngestEvent, IngestResult
+from routeboard.metrics.service import ingested
 from routeboard.models import AvailabilityEvent, RejectedReport, Technician, TechnicianStatus
 from routeboard.pagination import PageParams, paginate
 
@@ -88,6 +89,7 @@ async def ingest_events(
             detail = _describe(exc)
             await reject(session, item, "invalid", detail, actor=actor)
             results.append(_refused(index, item, "invalid", detail))
+    parsed = dict(valid)
     keys = {(r.source, r.event_id) for _, r in valid}
     known = set()
     if keys:
@@ -141,6 +143,14 @@ async def ingest_events(
         )  # fmt: skip
     await session.flush()
     results.sort(key=lambda r: r.index)
+    for result in results:
+        item = raw[result.index] if isinstance(raw[result.index], dict) else {}
+        known_report = parsed.get(result.index)
+        lag = (actor.at - known_report.recorded_at).total_seconds() if known_report else None
+        source = known_report.source if known_report else item.get("source")
+        ingested(
+            source, result.outcome, result.reason, lag if result.outcome == "accepted" else None
+        )
     count = {o: sum(r.outcome == o for r in results) for o in ("accepted", "duplicate", "rejected")}
     return IngestAnswer(
         accepted=count["accepted"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -25,7 +25,40 @@ DENIED = Counter(
     registry=REGISTRY,
 )
 
+INGESTED = Counter(
+    "routeboard_ingest_reports_total",
+    "Availability reports by source, outcome (accepted, duplicate, rejected) and reason",
+    ["source", "outcome", "reason"],
+    registry=REGISTRY,
+)
+INGEST_LAG = Histogram(
+    "routeboard_ingest_lag_seconds",
+    "From a report's recorded_at to it being stored",
+    ["source"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+    registry=REGISTRY,
+)
+FRESH = Gauge(
+    "routeboard_availability_fresh_ratio",
+    "Share of active technicians heard from within the availability TTL (completeness)",
+    registry=REGISTRY,
+)
+OFFLINE = Gauge(
+    "routeboard_availability_offline_technicians",
+    "Active technicians currently offline (no report within the TTL)",
+    registry=REGISTRY,
+)
+SOURCES = frozenset({"app", "gps", "mqtt", "webhook", "manual"})
+
 security_log = logging.getLogger("routeboard.security")
+
+
+def ingested(source: str | None, outcome: str, reason: str | None, lag: float | None) -> None:
+    # Label values stay a closed set whatever a sender puts in its report.
+    label = source if source in SOURCES else "unknown"
+    INGESTED.labels(source=label, outcome=outcome, reason=reason or "").inc()
+    if lag is not None:
+        INGEST_LAG.labels(source=label).observe(max(lag, 0.0))
 
 
 def auth_event(event: str, **fields: object) -> None:
