@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/scheduling.py
 	$(BIN)/python bench/stream.py
+	$(BIN)/python bench/ingest.py
 
 docs: $(STAMP)
 	$(BIN)/routeboard docs

@@ -201,10 +201,40 @@ def _raw_of(state: FenceState) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Whereabouts:
+    """What a technician's positions are judged against, loaded once per batch of reports:
+    their shop's fence, the site of the job they are driving to, and that job."""
+
+    fences: list[Fence]
+    active: Job | None
+
+
+async def whereabouts(
+    session: AsyncSession, technician_id: int, *, rules: AvailabilityRules
+) -> Whereabouts:
+    tech = await session.get(Technician, technician_id)
+    assert tech is not None
+    fences: list[Fence] = []
+    if tech.branch_id is not None:
+        branch = await session.get(Branch, tech.branch_id)
+        if branch is not None and branch.active:
+            fences.append(Fence(f"branch:{branch.id}", branch.lat, branch.lon, branch.radius_m))
+    query = select(Job).where(
+        Job.technician_id == tech.id, Job.state.in_(["en_route", "in_progress"])
+    )
+    active = (await session.execute(query)).scalars().first()
+    if active is not None and active.state == "en_route":
+        site = Fence(f"job:{active.id}", active.site_lat, active.site_lon, rules.site_radius_m)
+        fences.append(site)
+    return Whereabouts(fences, active)
+
+
 async def apply_fix(
     session: AsyncSession,
     row: TechnicianStatus,
     fix: Fix,
+    where: Whereabouts,
     *,
     rules: AvailabilityRules,
     now: datetime,
@@ -212,32 +242,13 @@ async def apply_fix(
     """Run a new position through the technician's fences (their shop, the job they are
     driving to). Arriving at the job site while en route makes them ``on_site``; arriving at
     the shop with no active job makes them ``available``. Returns the new status, if any."""
-    tech = await session.get(Technician, row.technician_id)
-    assert tech is not None
-    fences: list[Fence] = []
-    if tech.branch_id is not None:
-        branch = await session.get(Branch, tech.branch_id)
-        if branch is not None and branch.active:
-            fences.append(Fence(f"branch:{branch.id}", branch.lat, branch.lon, branch.radius_m))
-    active = (
-        (
-            await session.execute(
-                select(Job).where(
-                    Job.technician_id == tech.id, Job.state.in_(["en_route", "in_progress"])
-                )
-            )
-        )
-        .scalars()
-        .first()
-    )
-    if active is not None and active.state == "en_route":
-        fences.append(
-            Fence(f"job:{active.id}", active.site_lat, active.site_lon, rules.site_radius_m)
-        )
+    if not where.fences and not row.fences:
+        return None
     states = {k: _state_of(v) for k, v in (row.fences or {}).items()}
     new_states, moves = step_all(
-        states, fences, fix, dwell_seconds=rules.dwell_seconds, exit_factor=rules.exit_factor
-    )
+        states, where.fences, fix, dwell_seconds=rules.dwell_seconds,
+        exit_factor=rules.exit_factor,
+    )  # fmt: skip
     row.fences = {k: _raw_of(v) for k, v in new_states.items()}
     status: str | None = None
     for key, transition in moves:
@@ -245,40 +256,29 @@ async def apply_fix(
         await record_event(
             session,
             TechnicianGeofence(
-                technician_id=tech.id, transition=transition, place=place,
+                technician_id=row.technician_id, transition=transition, place=place,
                 place_id=int(ident), at=new_states[key].since or fix.at,
             ),
             at=now,
-            job=active if place == "job" else None,
+            job=where.active if place == "job" else None,
         )  # fmt: skip
         if transition != "arrive":
             continue
         if place == "job" and row.status == "en_route":
             status = "on_site"
-        elif place == "branch" and active is None:
+        elif place == "branch" and where.active is None:
             status = "available"
     return status
 
 
 async def update_eta(
-    session: AsyncSession, technician_id: int, fix: Fix, *, rules: AvailabilityRules, now: datetime
+    session: AsyncSession, job: Job | None, fix: Fix, *, rules: AvailabilityRules, now: datetime
 ) -> Job | None:
     """While a technician drives to a job, estimate the arrival from their newest position
     (at most once per ``eta_every_seconds``), tell the office and the job's customer, and raise
     an alert when it misses the promise (the window's end, else the start) by more than
     ``late_alert_minutes``; clear it when the estimate is back on time."""
-    if rules.planner is None:
-        return None
-    job = (
-        (
-            await session.execute(
-                select(Job).where(Job.technician_id == technician_id, Job.state == "en_route")
-            )
-        )
-        .scalars()
-        .first()
-    )
-    if job is None:
+    if rules.planner is None or job is None or job.state != "en_route":
         return None
     if job.eta_at is not None and (fix.at - job.eta_at).total_seconds() < rules.eta_every_seconds:
         return None

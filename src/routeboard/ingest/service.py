@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
@@ -23,9 +24,11 @@ from routeboard.availability.geofence import Fix
 from routeboard.availability.service import (
     OFFLINE,
     AvailabilityRules,
+    Whereabouts,
     apply_fix,
     back_online,
     update_eta,
+    whereabouts,
 )
 from routeboard.deps import Actor, actor_from_api_key, client_of
 from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
@@ -33,7 +36,7 @@ from routeboard.events.schemas import TechnicianLocated, TechnicianStatusChanged
 from routeboard.events.service import Broadcaster, record_event, take_committed
 from routeboard.ingest.mqtt import topic_technician
 from routeboard.ingest.schemas import MAX_BATCH, IngestAnswer, IngestEvent, IngestResult
-from routeboard.metrics.service import ingested
+from routeboard.metrics.service import ingested, observe_lag
 from routeboard.models import AvailabilityEvent, RejectedReport, Technician, TechnicianStatus
 from routeboard.pagination import PageParams, paginate
 
@@ -108,6 +111,8 @@ async def ingest_events(
         ).scalars()
     )
     latest: dict[int, IngestEvent] = {}  # the newest applied location per technician
+    batch = Batch(session, rules, actor)
+    history: list[dict[str, Any]] = []
     for index, report in valid:
         key = (report.source, report.event_id)
         if key in known:
@@ -121,13 +126,18 @@ async def ingest_events(
             results.append(_refused(index, payload, code, detail))
             continue
         known.add(key)
-        applied = await _apply(session, report, actor=actor, rules=rules)
+        applied = await batch.apply(report)
         if applied and report.lat is not None:
             latest[report.technician_id] = report
-        session.add(_history(report, applied, actor))
+        history.append(_history(report, applied, actor))
         results.append(
             IngestResult(index=index, event_id=report.event_id, outcome="accepted", applied=applied)
         )
+    if history:
+        # One statement for the batch: a row object per report would cost more than the rest.
+        connection = await session.connection()
+        await connection.execute(insert(HISTORY), history)
+    await batch.estimate()
     for report in latest.values():
         assert report.lat is not None
         assert report.lon is not None
@@ -143,14 +153,16 @@ async def ingest_events(
         )  # fmt: skip
     await session.flush()
     results.sort(key=lambda r: r.index)
+    tally: Counter[tuple[str | None, str, str | None]] = Counter()
     for result in results:
         item = raw[result.index] if isinstance(raw[result.index], dict) else {}
         known_report = parsed.get(result.index)
-        lag = (actor.at - known_report.recorded_at).total_seconds() if known_report else None
         source = known_report.source if known_report else item.get("source")
-        ingested(
-            source, result.outcome, result.reason, lag if result.outcome == "accepted" else None
-        )
+        tally[(source, result.outcome, result.reason)] += 1
+    for newest in latest.values():  # each technician's newest position: the live latency
+        observe_lag(newest.source, (actor.at - newest.recorded_at).total_seconds())
+    for (label, outcome, why), n in tally.items():
+        ingested(label, outcome, why, n)
     count = {o: sum(r.outcome == o for r in results) for o in ("accepted", "duplicate", "rejected")}
     return IngestAnswer(
         accepted=count["accepted"],
@@ -171,6 +183,7 @@ def _refused(index: int, item: Any, reason: str, detail: str) -> IngestResult:
     )
 
 
+HISTORY = cast(Table, AvailabilityEvent.__table__)  # Core, not ORM: no object per row
 FUTURE_SLACK = timedelta(minutes=5)  # devices' clocks drift; more than this is wrong
 
 
@@ -188,8 +201,8 @@ def _refusal(report: IngestEvent, actor: Actor, active: set[int]) -> tuple[str, 
     return None
 
 
-def _history(report: IngestEvent, applied: bool, actor: Actor) -> AvailabilityEvent:
-    return AvailabilityEvent(
+def _history(report: IngestEvent, applied: bool, actor: Actor) -> dict[str, Any]:
+    return dict(
         source=report.source, event_id=report.event_id, technician_id=report.technician_id,
         kind=report.kind, status=report.status, lat=report.lat, lon=report.lon,
         accuracy_m=report.accuracy_m, speed_mps=report.speed_mps, heading=report.heading,
@@ -198,49 +211,76 @@ def _history(report: IngestEvent, applied: bool, actor: Actor) -> AvailabilityEv
     )  # fmt: skip
 
 
-async def _apply(
-    session: AsyncSession, report: IngestEvent, *, actor: Actor, rules: AvailabilityRules
-) -> bool:
-    """Move the technician's latest state forward; False (and nothing changed) when a newer
-    report is already applied: a late packet must not rewind the present."""
-    at: datetime = report.recorded_at
-    row = await session.get(TechnicianStatus, report.technician_id, with_for_update=True)
-    if row is None:
-        row = TechnicianStatus(
-            technician_id=report.technician_id, status="unknown", since=at, last_seen_at=at
-        )
-        session.add(row)
-    elif row.reported_at is not None and at < row.reported_at:
-        return False
-    row.reported_at = at
-    row.last_seen_at = max(row.last_seen_at, at)
-    if report.lat is not None:
-        row.lat, row.lon, row.position_at = report.lat, report.lon, at
-        row.accuracy_m, row.speed_mps = report.accuracy_m, report.speed_mps
-        row.heading = report.heading
-    if report.battery is not None:
-        row.battery = report.battery
-    status: str | None = report.status
-    if report.lat is not None and report.lon is not None:
-        fix = Fix(report.lat, report.lon, at, report.accuracy_m)
-        arrived = await apply_fix(session, row, fix, rules=rules, now=actor.at)
-        status = status or arrived
-        if arrived is None:
-            await update_eta(session, report.technician_id, fix, rules=rules, now=actor.at)
-    if status is None and row.status == OFFLINE:
-        status = await back_online(session, report.technician_id)  # heard from again
-    if status is not None and status != row.status:
-        row.status, row.since = status, at
-        await session.flush()
-        await record_event(
-            session,
-            TechnicianStatusChanged(
-                technician_id=report.technician_id, status=row.status, since=row.since,
-                last_seen_at=row.last_seen_at,
-            ),
-            at=actor.at,
-        )  # fmt: skip
-    return True
+class Batch:
+    """A batch's reports applied to the technicians' latest states, one technician's row and
+    whereabouts loaded once however many of their reports the batch holds."""
+
+    def __init__(self, session: AsyncSession, rules: AvailabilityRules, actor: Actor) -> None:
+        self.session, self.rules, self.actor = session, rules, actor
+        self.rows: dict[int, TechnicianStatus] = {}
+        self.places: dict[int, Whereabouts] = {}
+        self.last_fix: dict[int, Fix] = {}
+
+    async def row(self, technician_id: int, at: datetime) -> TechnicianStatus:
+        row = self.rows.get(technician_id)
+        if row is None:
+            row = await self.session.get(TechnicianStatus, technician_id, with_for_update=True)
+            if row is None:
+                row = TechnicianStatus(
+                    technician_id=technician_id, status="unknown", since=at, last_seen_at=at
+                )
+                self.session.add(row)
+            self.rows[technician_id] = row
+        return row
+
+    async def apply(self, report: IngestEvent) -> bool:
+        """Move the technician's latest state forward; False (and nothing changed) when a newer
+        report is already applied: a late packet must not rewind the present."""
+        at: datetime = report.recorded_at
+        row = await self.row(report.technician_id, at)
+        if row.reported_at is not None and at < row.reported_at:
+            return False
+        row.reported_at = at
+        row.last_seen_at = max(row.last_seen_at, at)
+        if report.lat is not None:
+            row.lat, row.lon, row.position_at = report.lat, report.lon, at
+            row.accuracy_m, row.speed_mps = report.accuracy_m, report.speed_mps
+            row.heading = report.heading
+        if report.battery is not None:
+            row.battery = report.battery
+        status: str | None = report.status
+        if report.lat is not None and report.lon is not None:
+            fix = Fix(report.lat, report.lon, at, report.accuracy_m)
+            where = self.places.get(report.technician_id)
+            if where is None:
+                where = await whereabouts(self.session, report.technician_id, rules=self.rules)
+                self.places[report.technician_id] = where
+            arrived = await apply_fix(
+                self.session, row, fix, where, rules=self.rules, now=self.actor.at
+            )
+            status = status or arrived
+            self.last_fix[report.technician_id] = fix
+        if status is None and row.status == OFFLINE:
+            status = await back_online(self.session, report.technician_id)  # heard from again
+        if status is not None and status != row.status:
+            row.status, row.since = status, at
+            await self.session.flush()
+            await record_event(
+                self.session,
+                TechnicianStatusChanged(
+                    technician_id=report.technician_id, status=row.status, since=row.since,
+                    last_seen_at=row.last_seen_at,
+                ),
+                at=self.actor.at,
+            )  # fmt: skip
+        return True
+
+    async def estimate(self) -> None:
+        """An arrival estimate from each technician's newest position, if still driving."""
+        for technician_id, fix in self.last_fix.items():
+            if self.rows[technician_id].status == "en_route":
+                job = self.places[technician_id].active
+                await update_eta(self.session, job, fix, rules=self.rules, now=self.actor.at)
 
 
 async def list_rejected(

@@ -53,12 +53,17 @@ SOURCES = frozenset({"app", "gps", "mqtt", "webhook", "manual"})
 security_log = logging.getLogger("routeboard.security")
 
 
-def ingested(source: str | None, outcome: str, reason: str | None, lag: float | None) -> None:
+def _source(source: object) -> str:
     # Label values stay a closed set whatever a sender puts in its report.
-    label = source if source in SOURCES else "unknown"
-    INGESTED.labels(source=label, outcome=outcome, reason=reason or "").inc()
-    if lag is not None:
-        INGEST_LAG.labels(source=label).observe(max(lag, 0.0))
+    return source if isinstance(source, str) and source in SOURCES else "unknown"
+
+
+def ingested(source: object, outcome: str, reason: str | None, count: int = 1) -> None:
+    INGESTED.labels(source=_source(source), outcome=outcome, reason=reason or "").inc(count)
+
+
+def observe_lag(source: object, seconds: float) -> None:
+    INGEST_LAG.labels(source=_source(source)).observe(max(seconds, 0.0))
 
 
 def auth_event(event: str, **fields: object) -> None:
