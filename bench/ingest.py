@@ -120,13 +120,13 @@ async def batched(
     return time.perf_counter() - start
 
 
-async def plain_insert(url: str, techs: list[int], batches: int, size: int) -> float:
+async def plain_insert(url: str, techs: list[int], batches: int, size: int, run: int) -> float:
     """The same rows into the same table: one executemany and commit per batch, nothing else."""
     engine = make_engine(url)
     received = datetime.now(UTC)
     rows = [
         {**r, "recorded_at": datetime.fromisoformat(r["recorded_at"]), "received_at": received,
-         "attributes": {}, "applied": True, "event_id": f"p{r['event_id']}"}
+         "attributes": {}, "applied": True, "event_id": f"p{run}{r['event_id']}"}
         for r in reports(techs, 0, batches * size, "x")
     ]  # fmt: skip
     start = time.perf_counter()
@@ -203,9 +203,8 @@ async def to_board(
     return latencies, received, batches * per_batch
 
 
-async def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="ingest-") as raw, database(args, Path(raw)) as url:
-        tmp = Path(raw)
+async def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
+    if True:  # the database is made (and dropped) by main(), outside the event loop
         techs, token = await seed(url, args.technicians)
         with routeboard_server(tmp, url) as (port, proc):
             base = f"http://127.0.0.1:{port}"
@@ -236,7 +235,7 @@ async def run(args: argparse.Namespace) -> None:
             db = url if args.db != "sqlite" else f"sqlite+aiosqlite:///{tmp / f'p{n}.db'}"
             if args.db == "sqlite":
                 await seed(db, args.technicians)  # the same technicians, for the foreign key
-            baseline_runs.append(await plain_insert(db, techs, args.batches, args.batch))
+            baseline_runs.append(await plain_insert(db, techs, args.batches, args.batch, n))
     plain_rate = args.batches * args.batch / statistics.median(baseline_runs)
     say(
         f"batched: {args.batches} x {args.batch} reports over HTTP, median of {args.repeats}: "
@@ -294,7 +293,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
     say(f"Routeboard ingestion benchmarks ({args.db})\n")
-    asyncio.run(run(args))
+    with tempfile.TemporaryDirectory(prefix="ingest-") as raw, database(args, Path(raw)) as url:
+        asyncio.run(run(args, url, Path(raw)))
     summary()
 
 
