@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from routeboard.app import create_app
 from routeboard.audit.service import verify_all_chains
@@ -43,6 +44,12 @@ async def test_simulated_technicians_tap_through_the_day_and_the_board_sees_it(
             assert sim.taps >= 3
             seen = await stream.next(timeout=3)
             assert seen.event.startswith(("job.", "technician."))
+        # Every phone reported its position with its own GPS key; none was refused.
+        r = await client.get("/api/v1/availability", headers=board)
+        assert all(t["position"] is not None for t in r.json())
+        assert len(r.json()) == len(sim.technicians)
     async with app.state.sessionmaker() as session:
         assert all(r.verified for r in await verify_all_chains(session))
+        rejected = await session.execute(text("SELECT count(*) FROM rejected_reports"))
+        assert rejected.scalar_one() == 0
     await app.state.engine.dispose()

@@ -601,3 +601,8 @@ JOBS: Final[tuple[JobSeed, ...]] = (
         cancel_reason="Insurer denied the claim; customer chose not to pay out of pocket.",
     ),
 )
+
+
+def device_key(username: str) -> str:
+    """The demo phone's GPS key: fixed, so the simulator can report without asking."""
+    return f"rbk_{('demo' + username)[:12].ljust(12, '0')}_demo-device-{username}-0123456789"

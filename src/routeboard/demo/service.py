@@ -20,6 +20,8 @@ import anyio.to_thread
 from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from routeboard.apikeys.service import PREFIX
+from routeboard.auth.service import digest
 from routeboard.config import Settings
 from routeboard.customers.service import create_customer
 from routeboard.db import make_engine, make_sessionmaker
@@ -37,6 +39,7 @@ from routeboard.jobs.schemas import (
 from routeboard.jobs.service import create_job, schedule_job, transition_job
 from routeboard.jobs.states import State
 from routeboard.migrate import upgrade
+from routeboard.models import ApiKey
 from routeboard.photos.service import add_photo, add_signature
 from routeboard.quotes.schemas import QuotePut
 from routeboard.quotes.service import approve_quote, put_quote
@@ -315,6 +318,15 @@ class _Seeder:
                 client_addr=f"{data.PHONE_ADDR_PREFIX}{21 + n}",
                 user_agent=data.PHONE_AGENT,
             )
+            # The phone's GPS key; the simulator reports positions with it.
+            value = data.device_key(actor.username)
+            self.session.add(
+                ApiKey(
+                    name=f"{tech.name}'s phone", prefix=value[: len(PREFIX) + 12],
+                    key_hash=digest(value), scope="technician", technician_id=row.id,
+                    created_by_id=admin.user_id, created_at=admin.at,
+                )
+            )  # fmt: skip
 
     async def _user(
         self,

@@ -14,7 +14,7 @@ import base64
 import io
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,8 +38,13 @@ class Technician:
     username: str
     headers: dict[str, str]
     home: Point
+    technician_id: int
     # Simulated instants at which the current job's steps began.
     since: dict[int, datetime] = field(default_factory=dict)
+    # Where the current drive began, and where the van is now.
+    origin: Point | None = None
+    position: Point | None = None
+    reports: int = 0
 
 
 @dataclass
@@ -68,15 +73,40 @@ class Simulator:
             r.raise_for_status()
             headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
             home = Point(seed.home_base.lat, seed.home_base.lon)
-            self.technicians.append(Technician(username, headers, home))
+            me = (await self.client.get("/api/v1/me", headers=headers)).json()
+            tech = Technician(username, headers, home, me["technician_id"], position=home)
+            self.technicians.append(tech)
 
     async def step(self) -> None:
-        """One look at every technician's day; at most one tap each."""
+        """One look at every technician's day; at most one tap each, and a GPS report."""
         for tech in self.technicians:
             try:
                 await self._advance(tech)
+                await self._report_position(tech)
             except httpx.HTTPError as exc:
                 log.warning("simulated %s could not act: %s", tech.username, exc)
+
+    async def _report_position(self, tech: Technician) -> None:
+        """The phone's GPS fix, as a tracker app would send it (stamped with the real time:
+        the server refuses reports from its future, and the demo's clock runs ahead)."""
+        if tech.position is None:
+            return
+        tech.reports += 1
+        report = {
+            "event_id": f"sim-{tech.username}-{self.started:.0f}-{tech.reports}",
+            "technician_id": tech.technician_id,
+            "kind": "location",
+            "lat": round(tech.position.lat, 6),
+            "lon": round(tech.position.lon, 6),
+            "accuracy_m": 8,
+            "recorded_at": datetime.now(UTC).isoformat(),
+            "source": "gps",
+        }
+        await self.client.post(
+            "/api/v1/ingest/events",
+            json={"events": [report]},
+            headers={"X-API-Key": data.device_key(tech.username)},
+        )
 
     async def _advance(self, tech: Technician) -> None:
         r = await self.client.get(
@@ -100,6 +130,8 @@ class Simulator:
             if now >= start - timedelta(minutes=drive):
                 await self._tap(tech, job["id"], "start_travel", site)
                 tech.since[job["id"]] = now
+                tech.origin = here
+            tech.position = here
             return
 
     async def _work(self, tech: Technician, job: dict[str, Any], now: datetime) -> None:
@@ -107,11 +139,20 @@ class Simulator:
         began = tech.since.setdefault(jid, now)
         site = Point(job["site"]["lat"], job["site"]["lon"])
         if job["state"] == "en_route":
+            # Along the straight line from where the drive began, at the estimated pace.
+            origin = tech.origin or tech.home
+            drive = max(estimate(origin, site, began).minutes, 1.0)
+            share = min((now - began) / timedelta(minutes=drive), 1.0)
+            tech.position = Point(
+                origin.lat + (site.lat - origin.lat) * share,
+                origin.lon + (site.lon - origin.lon) * share,
+            )
             if now - began >= timedelta(minutes=20):
                 await self._tap(tech, jid, "start_work", site)
                 await self._photo(tech, jid, "before")
                 tech.since[jid] = now
             return
+        tech.position = site
         if now - began >= timedelta(minutes=job["duration_minutes"]):
             await self._photo(tech, jid, "after")
             signature = base64.b64encode(_picture("PNG", "white")).decode()
