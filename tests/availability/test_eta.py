@@ -50,6 +50,7 @@ async def test_an_eta_per_interval_reaches_the_customer_and_a_miss_raises_one_al
             eta = datetime.fromisoformat(msg.data["eta"])
             assert timedelta(minutes=15) < eta - early < timedelta(minutes=60)
             assert msg.data["late_minutes"] == 0
+            assert msg.data["technician_id"] == env.cast.tech1_id  # their own stream gets it too
     await fix(env, "b", early + timedelta(seconds=10))  # within the interval: no new estimate
     assert len(await events(env, "job.eta")) == 1
     # Ten minutes before the start, still in McKinney: projected late, one alert.

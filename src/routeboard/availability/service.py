@@ -290,8 +290,8 @@ async def update_eta(
     job.eta, job.eta_at = eta, fix.at
     await record_event(
         session,
-        JobEta(eta=eta, minutes=round(leg.minutes, 1), approximate=leg.approximate,
-               late_minutes=round(late, 1)),
+        JobEta(technician_id=job.technician_id, eta=eta, minutes=round(leg.minutes, 1),
+               approximate=leg.approximate, late_minutes=round(late, 1)),
         at=now, job=job,
     )  # fmt: skip
     missing = late > rules.late_alert_minutes
@@ -299,11 +299,15 @@ async def update_eta(
         job.late_alert = True
         text = f"job {job.id} is projected {late:.0f} min past its promised time"
         await record_event(
-            session, AlertRaised(kind="projected_late", message=text), at=now, job=job
+            session,
+            AlertRaised(technician_id=job.technician_id, kind="projected_late", message=text),
+            at=now,
+            job=job,
         )
     elif not missing and job.late_alert:
         job.late_alert = False
-        await record_event(session, AlertCleared(kind="projected_late"), at=now, job=job)
+        cleared = AlertCleared(technician_id=job.technician_id, kind="projected_late")
+        await record_event(session, cleared, at=now, job=job)
     return job
 
 
