@@ -120,11 +120,12 @@ async def test_a_report_from_the_future_is_refused_while_the_rest_are_stored(env
         report(env, "f1", 60 * 24),  # a day ahead of the server
         report(env, "f2", 1, lat=200),
         report(env, "f3", 2, lat="north"),
+        42,  # not even an object: refused alone, not the whole batch
         report(env, "ok", 3),
     ]
     r = await env.client.post(URL, json={"events": batch}, headers=env.h("integration"))
     reasons = [x["reason"] for x in r.json()["results"]]
-    assert reasons == ["future_timestamp", "invalid", "invalid", None]
+    assert reasons == ["future_timestamp", "invalid", "invalid", "invalid", None]
     rows = await env.sql("SELECT event_id FROM availability_events")
     assert rows == [("ok",)]
 

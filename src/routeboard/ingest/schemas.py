@@ -51,8 +51,9 @@ class IngestEvent(BaseModel):
 class IngestBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Each report is validated on its own: one bad report must not cost the other 999.
-    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    # Each report is validated on its own (even one that is not an object): one bad report must
+    # not cost the other 999.
+    events: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class IngestResult(BaseModel):
