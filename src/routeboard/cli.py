@@ -116,7 +116,13 @@ def _simulate_in_background(url: str, settings: Settings, speed: float) -> None:
     threading.Thread(target=main, name="demo-simulator", daemon=True).start()
 
 
-async def _simulate_when_ready(url: str, settings: Settings, speed: float) -> None:
+async def _simulate_when_ready(
+    url: str,
+    settings: Settings,
+    speed: float,
+    gps_every: float = 2.0,
+    mqtt_url: str | None = None,
+) -> None:
     import httpx
 
     from routeboard.demo.simulate import run
@@ -128,17 +134,28 @@ async def _simulate_when_ready(url: str, settings: Settings, speed: float) -> No
                     break
             except httpx.TransportError:
                 await asyncio.sleep(0.2)
-    await run(url, tz=settings.tz, speed=speed)
+    await run(
+        url, tz=settings.tz, speed=speed, gps_every=gps_every, mqtt_url=mqtt_url,
+        mqtt_topic=settings.mqtt_topic,
+    )  # fmt: skip
 
 
 @app.command()
 def simulate(
     url: Annotated[str, typer.Option(help="The Routeboard to drive")] = "http://127.0.0.1:8000",
     speed: Annotated[float, typer.Option(help="Simulated minutes per real minute")] = 30.0,
+    gps_every: Annotated[
+        float, typer.Option(help="Seconds between each phone's GPS fixes", min=0.05)
+    ] = 2.0,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(help="Send GPS through this MQTT broker (mqtt://host:1883) instead of HTTP"),
+    ] = None,
 ) -> None:
-    """Drive the demo technicians through their day over the API (against `routeboard demo`)."""
+    """Drive the demo technicians through their day over the API (against `routeboard demo`),
+    their phones reporting GPS positions along each drive."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    asyncio.run(_simulate_when_ready(url, Settings(), speed))
+    asyncio.run(_simulate_when_ready(url, Settings(), speed, gps_every, mqtt))
 
 
 @users_app.command("create")

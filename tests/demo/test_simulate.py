@@ -15,6 +15,7 @@ from routeboard.config import Settings
 from routeboard.demo.service import reset_and_seed
 from routeboard.demo.simulate import Simulator
 from tests.events.live import serving, sse
+from tests.ingest.test_mqtt import broker  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +39,7 @@ async def test_simulated_technicians_tap_through_the_day_and_the_board_sees_it(
             assert (await stream.next()).event == "snapshot"
             for _ in range(20):
                 await sim.step()
+                await sim.report_positions()
                 await asyncio.sleep(0.1)
                 if sim.taps >= 3:
                     break
@@ -53,3 +55,52 @@ async def test_simulated_technicians_tap_through_the_day_and_the_board_sees_it(
         rejected = await session.execute(text("SELECT count(*) FROM rejected_reports"))
         assert rejected.scalar_one() == 0
     await app.state.engine.dispose()
+
+
+async def test_the_simulated_phones_can_report_through_mosquitto(
+    tmp_path: Path,
+    broker: str,  # noqa: F811
+) -> None:
+    from uuid import uuid4
+
+    import aiomqtt
+
+    from routeboard.demo.simulate import MqttGps
+    from tests.ingest.test_mqtt import MQTT_HOST, MQTT_PORT
+
+    pattern = f"rbtest/{uuid4().hex}/+/events"
+    settings = Settings(
+        data_dir=tmp_path,
+        jwt_secret="simulator-test-key-0123456789abcdef012345",
+        mqtt_url=broker,
+        mqtt_topic=pattern,
+    )
+    await reset_and_seed(settings)
+    app = create_app(settings)
+    async with (
+        serving(app) as base,
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        aiomqtt.Client(MQTT_HOST, MQTT_PORT) as mqtt,
+    ):
+        today = __import__("datetime").datetime.now(settings.tz).date()
+        sim = Simulator(client, settings.tz, today, speed=30, gps=MqttGps(mqtt, pattern))
+        await sim.sign_in()
+        async with asyncio.timeout(10):
+            while True:
+                await sim.report_positions()
+                async with app.state.sessionmaker() as session:
+                    rows = await session.execute(
+                        text("SELECT count(DISTINCT technician_id) FROM availability_events")
+                    )
+                    if rows.scalar_one() == len(sim.technicians):
+                        break
+                await asyncio.sleep(0.2)
+        sources = await _sources(app)
+    assert sources == {"mqtt"}
+    await app.state.engine.dispose()
+
+
+async def _sources(app: object) -> set[str]:
+    async with app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        rows = await session.execute(text("SELECT DISTINCT source FROM availability_events"))
+        return {r[0] for r in rows}

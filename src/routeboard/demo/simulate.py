@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import logging
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import aiomqtt
 import httpx
 from PIL import Image
 
@@ -47,6 +51,37 @@ class Technician:
     reports: int = 0
 
 
+class GpsSink(Protocol):
+    async def send(self, tech: Technician, report: dict[str, Any]) -> None: ...
+
+
+class HttpGps:
+    """Positions to the batch endpoint, with the phone's own key."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def send(self, tech: Technician, report: dict[str, Any]) -> None:
+        r = await self.client.post(
+            "/api/v1/ingest/events",
+            json={"events": [report]},
+            headers={"X-API-Key": data.device_key(tech.username)},
+        )
+        r.raise_for_status()
+
+
+class MqttGps:
+    """Positions published to the broker, one message per fix, on the technician's topic."""
+
+    def __init__(self, client: aiomqtt.Client, pattern: str) -> None:
+        self.client = client
+        self.pattern = pattern
+
+    async def send(self, tech: Technician, report: dict[str, Any]) -> None:
+        topic = self.pattern.replace("+", str(tech.technician_id), 1)
+        await self.client.publish(topic, json.dumps(report), qos=1)
+
+
 @dataclass
 class Simulator:
     client: httpx.AsyncClient
@@ -56,6 +91,7 @@ class Simulator:
     started: float = 0.0
     technicians: list[Technician] = field(default_factory=list)
     taps: int = 0
+    gps: GpsSink | None = None  # None: the batch endpoint over HTTP
 
     def now(self) -> datetime:
         wall = asyncio.get_running_loop().time() - self.started
@@ -78,17 +114,24 @@ class Simulator:
             self.technicians.append(tech)
 
     async def step(self) -> None:
-        """One look at every technician's day; at most one tap each, and a GPS report."""
+        """One look at every technician's day; at most one tap each."""
         for tech in self.technicians:
             try:
                 await self._advance(tech)
-                await self._report_position(tech)
             except httpx.HTTPError as exc:
                 log.warning("simulated %s could not act: %s", tech.username, exc)
 
+    async def report_positions(self) -> None:
+        """Every phone's GPS fix, as a tracker app would send it."""
+        for tech in self.technicians:
+            try:
+                await self._report_position(tech)
+            except Exception as exc:  # a dropped fix is what GPS does; the next one follows
+                log.warning("simulated %s could not report: %s", tech.username, exc)
+
     async def _report_position(self, tech: Technician) -> None:
-        """The phone's GPS fix, as a tracker app would send it (stamped with the real time:
-        the server refuses reports from its future, and the demo's clock runs ahead)."""
+        # Stamped with the real time: the server refuses reports from its future, and the
+        # demo's clock runs ahead.
         if tech.position is None:
             return
         tech.reports += 1
@@ -102,11 +145,7 @@ class Simulator:
             "recorded_at": datetime.now(UTC).isoformat(),
             "source": "gps",
         }
-        await self.client.post(
-            "/api/v1/ingest/events",
-            json={"events": [report]},
-            headers={"X-API-Key": data.device_key(tech.username)},
-        )
+        await (self.gps or HttpGps(self.client)).send(tech, report)
 
     async def _advance(self, tech: Technician) -> None:
         r = await self.client.get(
@@ -185,11 +224,38 @@ class Simulator:
             log.warning("%s: %s on job %s refused: %s", tech.username, action, jid, r.text)
 
 
-async def run(base_url: str, *, tz: ZoneInfo, speed: float, every: float = 2.0) -> None:
-    """Drive the demo day until cancelled."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        sim = Simulator(client, tz, datetime.now(tz).date(), speed)
+async def run(
+    base_url: str,
+    *,
+    tz: ZoneInfo,
+    speed: float,
+    every: float = 2.0,
+    gps_every: float = 2.0,
+    mqtt_url: str | None = None,
+    mqtt_topic: str = "routeboard/technicians/+/events",
+) -> None:
+    """Drive the demo day until cancelled: taps every ``every`` seconds, a GPS fix from every
+    phone every ``gps_every`` seconds, over HTTP or (with ``mqtt_url``) through the broker."""
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=10))
+        gps: GpsSink = HttpGps(client)
+        if mqtt_url:
+            parts = urlsplit(mqtt_url)
+            broker = aiomqtt.Client(parts.hostname or "127.0.0.1", parts.port or 1883,
+                                    username=parts.username, password=parts.password)  # fmt: skip
+            gps = MqttGps(await stack.enter_async_context(broker), mqtt_topic)
+        sim = Simulator(client, tz, datetime.now(tz).date(), speed, gps=gps)
         await sim.sign_in()
-        while True:
-            await sim.step()
-            await asyncio.sleep(every)
+
+        async def positions() -> None:
+            while True:
+                await sim.report_positions()
+                await asyncio.sleep(gps_every)
+
+        reporter = asyncio.create_task(positions())
+        try:
+            while True:
+                await sim.step()
+                await asyncio.sleep(every)
+        finally:
+            reporter.cancel()
