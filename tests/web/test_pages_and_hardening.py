@@ -123,12 +123,19 @@ async def test_cors_only_for_configured_origins(env: Env) -> None:
         jwt_secret=JWT_KEY,
         cors_origins=["https://office.example"],
     )
-    app = create_app(settings)
+    app = create_app(settings, clock=env.clock)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         ok = await c.get("/healthz", headers={"Origin": "https://office.example"})
         assert ok.headers["access-control-allow-origin"] == "https://office.example"
         other = await c.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+        # The live stream is written outside the middleware and must follow the same rule.
+        settings.stream_max_seconds = 0.05
+        token = env.h("dispatcher")
+        for origin, allowed in (("https://office.example", True), ("https://evil.example", False)):
+            r = await c.get("/api/v1/stream", headers={**token, "Origin": origin})
+            assert r.status_code == 200
+            assert ("access-control-allow-origin" in r.headers) is allowed
     await app.state.engine.dispose()
     plain = await env.client.get("/healthz", headers={"Origin": "https://office.example"})
     assert "access-control-allow-origin" not in plain.headers

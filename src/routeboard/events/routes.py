@@ -20,6 +20,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -116,6 +117,10 @@ class EventStreamResponse(Response):
         headers = secure_headers(
             scope["path"], [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         )
+        # The CORS middleware's send is bypassed too (see ``run``'s caller): same rule here.
+        origin = Headers(scope=scope).get("origin")
+        if origin and origin in settings.cors_origins:
+            headers += [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         hello = f"retry: 3000\n: routeboard stream for {self.actor.role}\n\n".encode()
         await send({"type": "http.response.body", "body": hello, "more_body": True})
