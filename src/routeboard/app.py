@@ -47,7 +47,7 @@ from routeboard.ingest.service import ingest_mqtt_message
 from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
-from routeboard.metrics.service import FRESH, OFFLINE
+from routeboard.metrics.service import FRESH, OFFLINE_TECHNICIANS
 from routeboard.photos.routes import router as photos_router
 from routeboard.quotes.routes import router as quotes_router
 from routeboard.schedule.routes import router as schedule_router
@@ -119,7 +119,7 @@ async def sweep_offline_forever(app: FastAPI) -> None:
                 await session.commit()
                 total, fresh, offline = await freshness(session, now=now, ttl=ttl)
                 FRESH.set(fresh / total if total else 1.0)
-                OFFLINE.set(offline)
+                OFFLINE_TECHNICIANS.set(offline)
                 events = take_committed(session)
             if events:
                 await app.state.broadcaster.publish(events)

@@ -84,3 +84,18 @@ async def test_a_position_published_to_mosquitto_reaches_a_boards_stream(
                 break
     assert msg.event == "technician.location"
     assert (msg.data["technician_id"], msg.data["lon"]) == (env.cast.tech1_id, -96.7)
+
+
+async def test_an_oversized_mqtt_batch_is_a_dead_letter_not_cut_short(env: Env) -> None:
+    from routeboard.ingest.service import ingest_mqtt_message
+
+    fix = {"kind": "heartbeat", "recorded_at": T0.isoformat(), "source": "app"}
+    batch = [{**fix, "event_id": f"b{i}"} for i in range(1001)]
+    answer = await ingest_mqtt_message(
+        env.app.state.sessionmaker, env.app.state.broadcaster,
+        f"routeboard/technicians/{env.cast.tech1_id}/events", json.dumps(batch).encode(),
+        pattern="routeboard/technicians/+/events", now=env.clock(),
+    )  # fmt: skip
+    assert answer is None
+    assert await env.sql("SELECT reason FROM rejected_reports") == [("invalid",)]
+    assert await env.sql("SELECT count(*) FROM availability_events") == [(0,)]

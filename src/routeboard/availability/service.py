@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
 
 from routeboard.access import access_technician
 from routeboard.availability.geofence import Fence, FenceState, Fix, step_all
@@ -50,14 +51,22 @@ async def set_status(
         row.status, row.since = status, at
     row.last_seen_at = at
     await session.flush()
+    await announce_status(session, row, at=at)
+    return row
+
+
+async def announce_status(
+    session: AsyncSession, row: TechnicianStatus, *, at: datetime, stale: bool = False
+) -> None:
+    """Tell the board the status ``row`` now holds (a ``technician.status`` event)."""
     await record_event(
         session,
         TechnicianStatusChanged(
-            technician_id=technician_id, status=row.status, since=row.since, last_seen_at=at
+            technician_id=row.technician_id, status=row.status, since=row.since,
+            last_seen_at=row.last_seen_at, stale=stale,
         ),
         at=at,
-    )
-    return row
+    )  # fmt: skip
 
 
 async def report_status(
@@ -127,14 +136,7 @@ async def mark_offline(session: AsyncSession, *, now: datetime, ttl: timedelta) 
     for row in rows:
         row.status, row.since = OFFLINE, now
         gone.append(row.technician_id)
-        await record_event(
-            session,
-            TechnicianStatusChanged(
-                technician_id=row.technician_id, status=OFFLINE, since=now,
-                last_seen_at=row.last_seen_at, stale=True,
-            ),
-            at=now,
-        )  # fmt: skip
+        await announce_status(session, row, at=now, stale=True)
     await session.flush()
     return gone
 
@@ -164,7 +166,7 @@ class AvailabilityRules:
     late_alert_minutes: float = 5
 
     @classmethod
-    def of(cls, app: Any) -> AvailabilityRules:
+    def of(cls, app: Starlette) -> AvailabilityRules:
         settings: Settings = app.state.settings
         return cls(
             settings.geofence_site_radius_m,

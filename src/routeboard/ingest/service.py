@@ -25,6 +25,7 @@ from routeboard.availability.service import (
     OFFLINE,
     AvailabilityRules,
     Whereabouts,
+    announce_status,
     apply_fix,
     back_online,
     update_eta,
@@ -32,7 +33,7 @@ from routeboard.availability.service import (
 )
 from routeboard.deps import Actor, actor_from_api_key, client_of
 from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
-from routeboard.events.schemas import TechnicianLocated, TechnicianStatusChanged
+from routeboard.events.schemas import TechnicianLocated
 from routeboard.events.service import Broadcaster, record_event, take_committed
 from routeboard.ingest.mqtt import topic_technician
 from routeboard.ingest.schemas import MAX_BATCH, IngestAnswer, IngestEvent, IngestResult
@@ -57,13 +58,15 @@ async def reject(
     source: str | None = None,
 ) -> RejectedReport:
     """Keep a report that cannot be used, with why, for an admin to look at."""
+    # What can be told of the sender from a payload that may be anything at all.
     item = payload if isinstance(payload, dict) else {}
+    claimed_source, event_id, tech = item.get("source", source), item.get("event_id"), None
+    if isinstance(item.get("technician_id"), int):
+        tech = item["technician_id"]
     row = RejectedReport(
-        source=str(item.get("source", source))[:10] if item.get("source", source) else None,
-        event_id=str(item["event_id"])[:100] if item.get("event_id") is not None else None,
-        technician_id=item.get("technician_id")
-        if isinstance(item.get("technician_id"), int)
-        else None,
+        source=str(claimed_source)[:10] if claimed_source else None,
+        event_id=str(event_id)[:100] if event_id is not None else None,
+        technician_id=tech,
         reason=reason,
         detail=detail[:2000],
         payload=payload,
@@ -265,14 +268,7 @@ class Batch:
         if status is not None and status != row.status:
             row.status, row.since = status, at
             await self.session.flush()
-            await record_event(
-                self.session,
-                TechnicianStatusChanged(
-                    technician_id=report.technician_id, status=row.status, since=row.since,
-                    last_seen_at=row.last_seen_at,
-                ),
-                at=self.actor.at,
-            )  # fmt: skip
+            await announce_status(self.session, row, at=self.actor.at)
         return True
 
     async def estimate(self) -> None:
@@ -353,16 +349,16 @@ def verify_webhook(
         raise NotAuthenticated("the webhook's signature does not match", code="bad_signature")
 
 
-def webhook_reports(payload: Any) -> list[Any]:
+def reports_in(payload: Any, *, source: str) -> list[Any]:
     """The documented mapping: ``{"events": [report, ...]}`` or one report; every report is
-    a normalised report whose ``source`` is forced to ``webhook``."""
+    a normalised report whose ``source`` is forced to the way it came in."""
     items = payload.get("events", [payload]) if isinstance(payload, dict) else None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise InvalidInput(
             f"expected a report or {{'events': [...]}} with 1 to {MAX_BATCH} reports",
             code="invalid_webhook",
         )
-    return [{**i, "source": "webhook"} if isinstance(i, dict) else i for i in items]
+    return [{**i, "source": source} if isinstance(i, dict) else i for i in items]
 
 
 async def ingest_osmand(
@@ -407,7 +403,8 @@ async def ingest_webhook(
         raise InvalidInput("the body is not JSON", code="invalid_webhook") from None
     addr, agent = client_of(request)
     actor = Actor(None, "webhook", "integration", None, None, addr, agent, now)
-    return await ingest_events(session, webhook_reports(payload), actor=actor, rules=rules)
+    reports = reports_in(payload, source="webhook")
+    return await ingest_events(session, reports, actor=actor, rules=rules)
 
 
 async def ingest_mqtt_message(
@@ -431,26 +428,26 @@ async def ingest_mqtt_message(
         else None, None, None, None, now,
     )  # fmt: skip
     async with maker() as session:
+        answer = None
         try:
             decoded = json.loads(payload)
-            items = decoded if isinstance(decoded, list) else webhook_reports(decoded)
+            # A bare list is a batch too, held to the same size limit (nothing cut silently).
+            items = reports_in(
+                decoded if isinstance(decoded, dict) else {"events": decoded}, source="mqtt"
+            )
         except (ValueError, InvalidInput) as exc:
             text = payload.decode("utf-8", "replace")[:10_000]
-            await reject(session, {"topic": topic, "payload": text}, "invalid", str(exc),
-                         actor=actor, source="mqtt")  # fmt: skip
-            answer = None
+            where: dict[str, Any] = {"topic": topic, "payload": text}
+            await reject(session, where, "invalid", str(exc), actor=actor, source="mqtt")
         else:
             if actor.technician_id is None:
-                answer = None
                 why = "the topic names no technician"
                 where = {"topic": topic, "payload": decoded}
                 await reject(session, where, "technician_scope", why, actor=actor, source="mqtt")
             else:
                 reports = [
-                    {"technician_id": actor.technician_id, **i, "source": "mqtt"}
-                    if isinstance(i, dict)
-                    else i
-                    for i in items[:MAX_BATCH]
+                    {"technician_id": actor.technician_id, **i} if isinstance(i, dict) else i
+                    for i in items
                 ]
                 answer = await ingest_events(session, reports, actor=actor, rules=rules)
         await session.commit()

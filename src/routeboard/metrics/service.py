@@ -43,7 +43,7 @@ FRESH = Gauge(
     "Share of active technicians heard from within the availability TTL (completeness)",
     registry=REGISTRY,
 )
-OFFLINE = Gauge(
+OFFLINE_TECHNICIANS = Gauge(
     "routeboard_availability_offline_technicians",
     "Active technicians currently offline (no report within the TTL)",
     registry=REGISTRY,
