@@ -24,6 +24,12 @@ from routeboard.audit.routes import router as audit_router
 from routeboard.auth.routes import router as auth_router
 from routeboard.auth.throttle import SlidingWindow
 from routeboard.auth.tokens import utcnow
+from routeboard.availability.cache import (
+    MemoryStateCache,
+    RedisStateCache,
+    cache_prefix,
+    refresh,
+)
 from routeboard.availability.routes import router as availability_router
 from routeboard.availability.service import AvailabilityRules, freshness, mark_offline
 from routeboard.branches.routes import router as branches_router
@@ -106,23 +112,31 @@ def route_keys(app: FastAPI) -> set[str]:
     return keys
 
 
+async def sweep_offline(app: FastAPI) -> list[int]:
+    """Mark technicians gone quiet as offline and update the completeness gauges; returns who
+    went offline."""
+    ttl: timedelta = app.state.settings.availability_ttl
+    async with app.state.sessionmaker() as session:
+        now = app.state.clock()
+        gone = await mark_offline(session, now=now, ttl=ttl)
+        await session.commit()
+        events = take_committed(session)
+        if events:
+            await app.state.broadcaster.publish(events)
+        await refresh(session, app.state.state_cache)
+        total, fresh, offline = await freshness(session, now=now, ttl=ttl)
+    FRESH.set(fresh / total if total else 1.0)
+    OFFLINE_TECHNICIANS.set(offline)
+    return gone
+
+
 async def sweep_offline_forever(app: FastAPI) -> None:
-    """Mark technicians gone quiet as offline, checking a few times per TTL."""
+    """Sweep a few times per TTL."""
     settings: Settings = app.state.settings
     while True:
-        ttl = timedelta(seconds=settings.availability_ttl_seconds)
-        await anyio.sleep(max(ttl.total_seconds() / 5, 1))
+        await anyio.sleep(max(settings.availability_ttl_seconds / 5, 1))
         try:
-            async with app.state.sessionmaker() as session:
-                now = app.state.clock()
-                await mark_offline(session, now=now, ttl=ttl)
-                await session.commit()
-                total, fresh, offline = await freshness(session, now=now, ttl=ttl)
-                FRESH.set(fresh / total if total else 1.0)
-                OFFLINE_TECHNICIANS.set(offline)
-                events = take_committed(session)
-            if events:
-                await app.state.broadcaster.publish(events)
+            await sweep_offline(app)
         except Exception:  # the next sweep tries again; a crash here would stop them all
             log.exception("offline sweep failed")
 
@@ -161,7 +175,8 @@ def mqtt_subscriber(app: FastAPI) -> MqttSubscriber:
     async def handle(topic: str, payload: bytes) -> None:
         await ingest_mqtt_message(
             app.state.sessionmaker, app.state.broadcaster, topic, payload,
-            pattern=settings.mqtt_topic, now=app.state.clock(), rules=AvailabilityRules.of(app),
+            cache=app.state.state_cache, pattern=settings.mqtt_topic, now=app.state.clock(),
+            rules=AvailabilityRules.of(app),
         )  # fmt: skip
 
     return MqttSubscriber(settings.mqtt_url, settings.mqtt_topic, handle)
@@ -182,6 +197,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         else InProcessBroadcaster(hub)
     )
 
+    state_cache: MemoryStateCache | RedisStateCache = (
+        RedisStateCache(
+            settings.redis_url, settings.state_cache_ttl_seconds,
+            prefix=cache_prefix(settings.effective_database_url),
+        )  # fmt: skip
+        if settings.redis_url
+        else MemoryStateCache(settings.state_cache_ttl_seconds)
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
@@ -195,6 +219,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
             tasks.cancel_scope.cancel()
         if isinstance(broadcaster, RedisBroadcaster):
             await broadcaster.close()
+        await state_cache.close()
         await http.aclose()
         await engine.dispose()
 
@@ -209,6 +234,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.hub = hub
     app.state.broadcaster = broadcaster
+    app.state.state_cache = state_cache
     app.state.signing_key = settings.signing_key()
     app.state.clock = clock
     app.state.http = http

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -93,6 +94,12 @@ class Settings(BaseSettings):
     availability_ttl_seconds: int = Field(
         default=300, ge=30, le=86_400, description="No report for this long: offline"
     )
+    state_cache_ttl_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="How long a cached technician state is kept (memory, or Redis when set)",
+    )
 
     redis_url: str | None = Field(
         default=None, description="Redis for live events across instances; unset: in-process"
@@ -112,6 +119,10 @@ class Settings(BaseSettings):
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.business_timezone)
+
+    @property
+    def availability_ttl(self) -> timedelta:
+        return timedelta(seconds=self.availability_ttl_seconds)
 
     @property
     def effective_database_url(self) -> str:

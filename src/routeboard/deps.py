@@ -22,6 +22,7 @@ from starlette.requests import HTTPConnection
 from routeboard.apikeys.service import verify_api_key
 from routeboard.auth.service import find_session
 from routeboard.auth.tokens import read_token, utcnow
+from routeboard.availability.cache import forget_touched, refresh
 from routeboard.config import Settings
 from routeboard.errors import Forbidden, NotAuthenticated
 from routeboard.events.service import Broadcaster, discard_pending, take_committed
@@ -49,6 +50,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
         except BaseException:
             discard_pending(session)
+            forget_touched(session)
             await session.rollback()
             raise
         # Hand the events over before any other await (closing the session is one): another
@@ -56,6 +58,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         events = take_committed(session)
         if events:
             await broadcaster.publish(events)
+        await refresh(session, request.app.state.state_cache)
 
 
 def get_planner(request: Request) -> Planner:

@@ -390,6 +390,8 @@ class TechnicianStatus(Base):
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Geofence states by fence key ("branch:3", "job:12"): see availability/geofence.py.
     fences: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Raised by every write (availability/cache.py): a cached copy is replaced only by a newer one.
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
 
 
 class AvailabilityEvent(Base):

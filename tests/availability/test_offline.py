@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from routeboard.availability.service import mark_offline
-from routeboard.db import make_sessionmaker
+from routeboard.app import sweep_offline
 from tests.conftest import Env
 
 pytestmark = pytest.mark.anyio
@@ -24,10 +23,7 @@ async def heartbeat(env: Env, event_id: str) -> None:
 
 
 async def sweep(env: Env) -> list[int]:
-    async with make_sessionmaker(env.engine)() as session:
-        gone = await mark_offline(session, now=env.clock(), ttl=TTL)
-        await session.commit()
-    return gone
+    return await sweep_offline(env.app)
 
 
 async def status_events(env: Env) -> list[str]:

@@ -33,3 +33,7 @@ class TechnicianStatusRead(BaseModel):
     last_seen_at: datetime | None
     position: Position | None = None
     battery: float | None = None
+    # No report within the availability TTL (or none ever): the position may be out of date.
+    stale: bool = False
+    current_job_id: int | None = None  # the job they are driving to or working on
+    eta: datetime | None = None  # their estimated arrival at that job, while driving

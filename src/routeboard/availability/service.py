@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from routeboard.access import access_technician
+from routeboard.availability.cache import StateCache, lookup, read_states
 from routeboard.availability.geofence import Fence, FenceState, Fix, step_all
-from routeboard.availability.schemas import Position, TechnicianStatusRead
+from routeboard.availability.schemas import TechnicianStatusRead
 from routeboard.config import Settings
 from routeboard.events.schemas import (
     AlertCleared,
@@ -78,10 +79,16 @@ async def report_status(
 
 
 async def visible_statuses(
-    session: AsyncSession, actor: Actor, *, branch_id: int | None = None
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    branch_id: int | None = None,
+    cache: StateCache | None = None,
 ) -> list[TechnicianStatusRead]:
     """The office sees every active technician (of one branch, if asked); a technician
-    themself; customers nobody."""
+    themself; customers nobody. From ``cache`` where it holds them, else the database."""
     query = select(Technician.id).where(Technician.active.is_(True))
     if branch_id is not None:
         query = query.where(Technician.branch_id == branch_id)
@@ -89,32 +96,29 @@ async def visible_statuses(
         query = query.where(Technician.id == actor.technician_id)
     elif not actor.is_staff:
         return []
-    return await statuses(session, list((await session.execute(query)).scalars()))
+    ids = list((await session.execute(query)).scalars())
+    return with_staleness(await lookup(session, cache, ids), now=now, ttl=ttl)
 
 
-async def statuses(session: AsyncSession, technician_ids: list[int]) -> list[TechnicianStatusRead]:
-    rows = await session.execute(
-        select(Technician, TechnicianStatus)
-        .outerjoin(TechnicianStatus, TechnicianStatus.technician_id == Technician.id)
-        .where(Technician.id.in_(technician_ids))
-        .order_by(Technician.name)
-    )
+async def statuses(
+    session: AsyncSession, technician_ids: list[int], *, now: datetime, ttl: timedelta
+) -> list[TechnicianStatusRead]:
+    """From the database, as of this transaction."""
+    states = [read for _, read in await read_states(session, technician_ids)]
+    return with_staleness(states, now=now, ttl=ttl)
+
+
+def with_staleness(
+    states: list[TechnicianStatusRead], *, now: datetime, ttl: timedelta
+) -> list[TechnicianStatusRead]:
+    """Judged when read, not when cached: a copy does not know how long it has been kept."""
     return [
-        TechnicianStatusRead(
-            technician_id=tech.id,
-            name=tech.name,
-            branch_id=tech.branch_id,
-            status=status.status if status else "unknown",
-            since=status.since if status else None,
-            last_seen_at=status.last_seen_at if status else None,
-            position=Position(
-                lat=status.lat, lon=status.lon, accuracy_m=status.accuracy_m, at=status.position_at
-            )
-            if status and status.lat is not None and status.lon is not None and status.position_at
-            else None,
-            battery=status.battery if status else None,
+        s.model_copy(
+            update={
+                "stale": s.status == OFFLINE or s.last_seen_at is None or s.last_seen_at < now - ttl
+            }
         )
-        for tech, status in rows
+        for s in states
     ]
 
 

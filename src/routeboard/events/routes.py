@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from routeboard.access import Authorized, event_visible
+from routeboard.availability.cache import refresh
 from routeboard.availability.service import set_status, visible_statuses
 from routeboard.config import Settings
 from routeboard.db import ID_MAX, Id
@@ -59,7 +60,15 @@ async def _opening(
         upto = await last_event_id(session)
         cards = await board_cards(session, actor, where, settings.tz)
         technicians = (
-            await visible_statuses(session, actor, branch_id=where.branch_id)
+            # From the database, not the cache: read after ``upto``, so that an event the
+            # snapshot covers is never missing from it (see ADR 0012).
+            await visible_statuses(
+                session,
+                actor,
+                now=app.state.clock(),
+                ttl=settings.availability_ttl,
+                branch_id=where.branch_id,
+            )
             if where.job_id is None
             else []
         )
@@ -329,7 +338,8 @@ async def _status_from_socket(
         await set_status(session, actor.technician_id, str(status), at=app.state.clock())
         await session.commit()
         events = take_committed(session)
-    await app.state.broadcaster.publish(events)
+        await app.state.broadcaster.publish(events)
+        await refresh(session, app.state.state_cache)
     return {"type": "ack", "status": status}
 
 

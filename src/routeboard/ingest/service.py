@@ -20,6 +20,7 @@ from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
+from routeboard.availability.cache import StateCache, refresh
 from routeboard.availability.geofence import Fix
 from routeboard.availability.service import (
     OFFLINE,
@@ -416,6 +417,7 @@ async def ingest_mqtt_message(
     pattern: str,
     now: datetime,
     rules: AvailabilityRules | None = None,
+    cache: StateCache | None = None,
 ) -> IngestAnswer | None:
     """One MQTT message, in its own transaction: one report, a list, or ``{"events": [...]}``.
 
@@ -452,6 +454,8 @@ async def ingest_mqtt_message(
                 answer = await ingest_events(session, reports, actor=actor, rules=rules)
         await session.commit()
         events = take_committed(session)
-    if events:
-        await broadcaster.publish(events)
+        if events:
+            await broadcaster.publish(events)
+        if cache is not None:
+            await refresh(session, cache)
     return answer

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import access_customer, load_job_for_action, visible_jobs
 from routeboard.audit.service import append_audit
+from routeboard.availability.cache import ACTIVE_JOB_STATES, touch
 from routeboard.availability.service import STATUS_OF_ACTION, set_status
 from routeboard.branches.service import check_branch
 from routeboard.deps import Actor
@@ -460,6 +461,8 @@ async def transition_job(
     await EFFECTS[action](session, job, actor, before)
     if technician_id is not None and action.value in STATUS_OF_ACTION:
         await set_status(session, technician_id, STATUS_OF_ACTION[action.value], at=actor.at)
+    elif technician_id is not None and before.value in ACTIVE_JOB_STATES:
+        await touch(session, technician_id)  # their current job ended without a status tap
     job.updated_at = actor.at
     await session.flush()
     await append_audit(
