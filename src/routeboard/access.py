@@ -115,6 +115,9 @@ PERMISSIONS: dict[str, Rule] = {
     ),
     "POST /api/v1/schedule/optimize": _rule(STAFF, note="proposal only"),
     "POST /api/v1/schedule/optimize/apply": _rule(STAFF, note="re-checked and audited"),
+    "GET /api/v1/tech/day": _rule(
+        frozenset({"technician"}), {"technician": "own day"}, note="the technician app's home"
+    ),
     "GET /api/v1/availability": _rule(FIELD, {"technician": "own status"}),
     "POST /api/v1/technicians/{technician_id}/status": _rule(
         FIELD, {"technician": "own status"}, note="available, break or off_duty"
@@ -130,6 +133,9 @@ PERMISSIONS: dict[str, Rule] = {
     "POST /logout": _rule(PEOPLE, note="page form; CSRF token required"),
     "GET /": Rule(public=True, note="page; redirects to /login without a session"),
     "GET /board": Rule(public=True, note="page; redirects to /login without a staff session"),
+    "GET /tech": Rule(public=True, note="technician app page; redirects to /login otherwise"),
+    "GET /tech/sw.js": Rule(public=True, note="the technician app's service worker"),
+    "GET /tech/manifest.webmanifest": Rule(public=True, note="the technician app's manifest"),
 }
 
 # Which live events each role receives (used by the event stream). Technicians get the events of

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
@@ -59,6 +60,7 @@ from routeboard.quotes.routes import router as quotes_router
 from routeboard.schedule.routes import router as schedule_router
 from routeboard.schedule.service import Planner
 from routeboard.security import BodyLimit, SecurityHeaders
+from routeboard.tech.routes import router as tech_router
 from routeboard.technicians.routes import router as technicians_router
 from routeboard.tracking.routes import router as tracking_router
 from routeboard.travel.service import make_travel
@@ -86,6 +88,7 @@ ROUTERS = (
     audit_router,
     schedule_router,
     availability_router,
+    tech_router,
     events_router,
     tracking_router,
     web_router,
@@ -199,9 +202,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
 
     state_cache: MemoryStateCache | RedisStateCache = (
         RedisStateCache(
-            settings.redis_url, settings.state_cache_ttl_seconds,
+            settings.redis_url,
+            settings.state_cache_ttl_seconds,
             prefix=cache_prefix(settings.effective_database_url),
-        )  # fmt: skip
+        )
         if settings.redis_url
         else MemoryStateCache(settings.state_cache_ttl_seconds)
     )
@@ -215,6 +219,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
             if settings.mqtt_url:
                 tasks.start_soon(mqtt_subscriber(app).run)
             tasks.start_soon(prune_forever, app)
+            # What start-up built lives as long as the process: the collector need not scan it
+            # again at every full collection (which busy ingestion triggers every few batches).
+            gc.freeze()
             yield
             tasks.cancel_scope.cancel()
         if isinstance(broadcaster, RedisBroadcaster):

@@ -90,6 +90,9 @@ class Actor:
     at: datetime
     session_id: str | None = None
     api_key_id: int | None = None
+    # Set when the action happened earlier than it reached us (sent from a phone's offline
+    # queue): ``at`` is then when it happened, and this when it arrived.
+    received_at: datetime | None = None
 
     @property
     def is_staff(self) -> bool:

@@ -272,6 +272,23 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class IdempotentRequest(Base):
+    """A change made with an ``Idempotency-Key``, and the answer it got: the same key again is
+    answered from here instead of being applied twice (a phone resending after a dead signal)."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("owner", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # "user:<id>" or "key:<id>": one client's keys never answer another's requests.
+    owner: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(100))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Event(Base):
     """The durable event log: written with the change, broadcast after commit, replayed."""
 

@@ -377,6 +377,9 @@ CASES: dict[str, Case] = {
     ),
     "POST /api/v1/schedule/optimize": Case(_with_job("scheduled", _optimize), staff(200)),
     "POST /api/v1/schedule/optimize/apply": Case(_with_job("scheduled", _apply), staff(200)),
+    "GET /api/v1/tech/day": Case(
+        fixed("GET", "/api/v1/tech/day"), table(200, tech1=200, tech2=200)
+    ),
     "GET /api/v1/availability": Case(
         fixed("GET", "/api/v1/availability"),
         table(200, admin=200, dispatcher=200, tech1=200, tech2=200),
@@ -398,6 +401,9 @@ CASES: dict[str, Case] = {
     ),
     # Everyone but the office is sent to sign in (as someone who may use the board).
     "GET /board": Case(fixed("GET", "/board"), public(303) | {"admin": 200, "dispatcher": 200}),
+    "GET /tech": Case(fixed("GET", "/tech"), public(303) | {"tech1": 200, "tech2": 200}),
+    "GET /tech/sw.js": Case(fixed("GET", "/tech/sw.js"), public(200)),
+    "GET /tech/manifest.webmanifest": Case(fixed("GET", "/tech/manifest.webmanifest"), public(200)),
 }
 
 

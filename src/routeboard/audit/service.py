@@ -50,6 +50,9 @@ async def append_audit(
         "lon": _coord(lon),
         "data": dict(data or {}),
     }
+    if actor.received_at is not None:
+        # Sent late from a phone's offline queue: ``at`` is when it happened, this when it came.
+        content["data"]["received_at"] = actor.received_at.isoformat()
     digest = entry_hash(job.audit_head, content)
     entry = AuditEntry(**content, prev_hash=job.audit_head, hash=digest)
     session.add(entry)

@@ -6,6 +6,7 @@ transitions). Device positions and derived states join it with the availability 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -217,23 +218,37 @@ class Whereabouts:
 
 
 async def whereabouts(
-    session: AsyncSession, technician_id: int, *, rules: AvailabilityRules
-) -> Whereabouts:
-    tech = await session.get(Technician, technician_id)
-    assert tech is not None
-    fences: list[Fence] = []
-    if tech.branch_id is not None:
-        branch = await session.get(Branch, tech.branch_id)
-        if branch is not None and branch.active:
-            fences.append(Fence(f"branch:{branch.id}", branch.lat, branch.lon, branch.radius_m))
-    query = select(Job).where(
-        Job.technician_id == tech.id, Job.state.in_(["en_route", "in_progress"])
+    session: AsyncSession, technician_ids: Collection[int], *, rules: AvailabilityRules
+) -> dict[int, Whereabouts]:
+    """Each technician's fences and active job, in three queries however many there are."""
+    query = select(Technician.id, Technician.branch_id).where(Technician.id.in_(technician_ids))
+    techs = {tid: branch_id for tid, branch_id in await session.execute(query)}
+    branch_ids = {b for b in techs.values() if b is not None}
+    branches: dict[int, Branch] = {}
+    if branch_ids:
+        shops = select(Branch).where(Branch.id.in_(branch_ids), Branch.active.is_(True))
+        branches = {b.id: b for b in (await session.execute(shops)).scalars()}
+    jobs = select(Job).where(
+        Job.technician_id.in_(list(techs)), Job.state.in_(["en_route", "in_progress"])
     )
-    active = (await session.execute(query)).scalars().first()
-    if active is not None and active.state == "en_route":
-        site = Fence(f"job:{active.id}", active.site_lat, active.site_lon, rules.site_radius_m)
-        fences.append(site)
-    return Whereabouts(fences, active)
+    active: dict[int, Job] = {}
+    for job in (await session.execute(jobs)).scalars():
+        assert job.technician_id is not None
+        active.setdefault(job.technician_id, job)
+    found: dict[int, Whereabouts] = {}
+    for tid, branch_id in techs.items():
+        fences: list[Fence] = []
+        branch = branches.get(branch_id) if branch_id is not None else None
+        if branch is not None:
+            fences.append(Fence(f"branch:{branch.id}", branch.lat, branch.lon, branch.radius_m))
+        current = active.get(tid)
+        if current is not None and current.state == "en_route":
+            site = Fence(
+                f"job:{current.id}", current.site_lat, current.site_lon, rules.site_radius_m
+            )
+            fences.append(site)
+        found[tid] = Whereabouts(fences, current)
+    return found
 
 
 async def apply_fix(

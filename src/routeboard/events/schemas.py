@@ -78,6 +78,8 @@ class JobTransitioned(_Event):
     action: str
     from_state: str
     to_state: str
+    # How late it reached us, when sent from an offline queue: the board shows it as delayed.
+    delayed_seconds: int | None = None
 
 
 class JobScheduled(_Event):

@@ -38,20 +38,32 @@ async def record_event(
         event = event.model_copy(
             update={"job_id": job.id, "customer_id": job.customer_id, "job": JobCard.of(job)}
         )
+    [row] = await record_events(session, [event], at=at)
+    return row
+
+
+async def record_events(
+    session: AsyncSession, events: Sequence[AnyEvent], *, at: datetime
+) -> list[Event]:
+    """Several events in one flush (one statement where the database allows it)."""
     await _serialise_event_writers(session)
-    row = Event(
-        created_at=at,
-        type=event.type,
-        version=event.v,
-        job_id=event.job_id,
-        technician_id=event.technician_id,
-        payload=event.model_dump(mode="json"),
-    )
-    session.add(row)
+    rows = [
+        Event(
+            created_at=at,
+            type=event.type,
+            version=event.v,
+            job_id=event.job_id,
+            technician_id=event.technician_id,
+            payload=event.model_dump(mode="json"),
+        )
+        for event in events
+    ]
+    session.add_all(rows)
     await session.flush()
     # Kept with its typed event: broadcasting after commit needs no second parse of the payload.
-    session.info.setdefault(_PENDING, []).append((row, event))
-    return row
+    written = sorted(zip(rows, events, strict=True), key=lambda pair: pair[0].id)
+    session.info.setdefault(_PENDING, []).extend(written)
+    return rows
 
 
 _LOCKED = "routeboard.event_lock"

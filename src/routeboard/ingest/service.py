@@ -11,12 +11,13 @@ import hashlib
 import hmac
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from pydantic import ValidationError
-from sqlalchemy import Table, insert, select, tuple_
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Select, String, Table, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection, Request
 
@@ -35,7 +36,7 @@ from routeboard.availability.service import (
 from routeboard.deps import Actor, actor_from_api_key, client_of
 from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from routeboard.events.schemas import TechnicianLocated
-from routeboard.events.service import Broadcaster, record_event, take_committed
+from routeboard.events.service import Broadcaster, record_events, take_committed
 from routeboard.ingest.mqtt import topic_technician
 from routeboard.ingest.schemas import MAX_BATCH, IngestAnswer, IngestEvent, IngestResult
 from routeboard.metrics.service import ingested, observe_lag
@@ -89,23 +90,22 @@ async def ingest_events(
     rules = rules or AvailabilityRules()
     results: list[IngestResult] = []
     valid: list[tuple[int, IngestEvent]] = []
-    for index, item in enumerate(raw):
-        try:
-            valid.append((index, IngestEvent.model_validate(item)))
-        except ValidationError as exc:
-            detail = _describe(exc)
-            await reject(session, item, "invalid", detail, actor=actor)
-            results.append(_refused(index, item, "invalid", detail))
+    try:  # the whole batch in one call when it is all good (the usual case), else one by one
+        valid = list(enumerate(REPORTS.validate_python(raw)))
+    except ValidationError:
+        for index, item in enumerate(raw):
+            try:
+                valid.append((index, IngestEvent.model_validate(item)))
+            except ValidationError as exc:
+                detail = _describe(exc)
+                await reject(session, item, "invalid", detail, actor=actor)
+                results.append(_refused(index, item, "invalid", detail))
     parsed = dict(valid)
-    keys = {(r.source, r.event_id) for _, r in valid}
-    known = set()
+    keys: set[tuple[str, str]] = {(r.source, r.event_id) for _, r in valid}
+    known: set[tuple[str, str]] = set()
     if keys:
-        rows = await session.execute(
-            select(AvailabilityEvent.source, AvailabilityEvent.event_id).where(
-                tuple_(AvailabilityEvent.source, AvailabilityEvent.event_id).in_(keys)
-            )
-        )
-        known = {(s, e) for s, e in rows}
+        rows = await session.execute(_seen(keys, session.get_bind().dialect.name))
+        known = {(str(s), str(e)) for s, e in rows} & keys
     tech_ids = {r.technician_id for _, r in valid}
     active = set(
         (
@@ -114,25 +114,27 @@ async def ingest_events(
             )
         ).scalars()
     )
-    latest: dict[int, IngestEvent] = {}  # the newest applied location per technician
-    batch = Batch(session, rules, actor)
-    history: list[dict[str, Any]] = []
+    fresh: list[tuple[int, IngestEvent]] = []
+    horizon = actor.at + FUTURE_SLACK
     for index, report in valid:
         key = (report.source, report.event_id)
         if key in known:
             results.append(IngestResult(index=index, event_id=report.event_id, outcome="duplicate"))
             continue
-        reason = _refusal(report, actor, active)
+        reason = _refusal(report, actor, active, horizon)
         if reason is not None:
             code, detail = reason
             payload = report.model_dump(mode="json")
             await reject(session, payload, code, detail, actor=actor)
             results.append(_refused(index, payload, code, detail))
             continue
-        known.add(key)
+        known.add(key)  # the same report twice in one batch: the second is a duplicate
+        fresh.append((index, report))
+    batch = Batch(session, rules, actor)
+    await batch.load([r for _, r in fresh])
+    history: list[dict[str, Any]] = []
+    for index, report in fresh:
         applied = await batch.apply(report)
-        if applied and report.lat is not None:
-            latest[report.technician_id] = report
         history.append(_history(report, applied, actor))
         results.append(
             IngestResult(index=index, event_id=report.event_id, outcome="accepted", applied=applied)
@@ -141,20 +143,18 @@ async def ingest_events(
         # One statement for the batch: a row object per report would cost more than the rest.
         connection = await session.connection()
         await connection.execute(insert(HISTORY), history)
-    await batch.estimate()
-    for report in latest.values():
-        assert report.lat is not None
-        assert report.lon is not None
-        await record_event(
-            session,
-            TechnicianLocated(
-                technician_id=report.technician_id, lat=report.lat, lon=report.lon,
-                accuracy_m=report.accuracy_m, speed_mps=report.speed_mps,
-                heading=report.heading, battery=report.battery,
-                recorded_at=report.recorded_at, source=report.source,
-            ),
-            at=actor.at,
-        )  # fmt: skip
+    latest = await batch.finish()  # each technician's newest applied position
+    located = [
+        TechnicianLocated(
+            technician_id=r.technician_id, lat=r.lat, lon=r.lon, accuracy_m=r.accuracy_m,
+            speed_mps=r.speed_mps, heading=r.heading, battery=r.battery,
+            recorded_at=r.recorded_at, source=r.source,
+        )
+        for r in latest
+        if r.lat is not None and r.lon is not None
+    ]  # fmt: skip
+    if located:
+        await record_events(session, located, at=actor.at)
     await session.flush()
     results.sort(key=lambda r: r.index)
     tally: Counter[tuple[str | None, str, str | None]] = Counter()
@@ -163,7 +163,7 @@ async def ingest_events(
         known_report = parsed.get(result.index)
         source = known_report.source if known_report else item.get("source")
         tally[(source, result.outcome, result.reason)] += 1
-    for newest in latest.values():  # each technician's newest position: the live latency
+    for newest in latest:  # each technician's newest position: the live latency
         observe_lag(newest.source, (actor.at - newest.recorded_at).total_seconds())
     for (label, outcome, why), n in tally.items():
         ingested(label, outcome, why, n)
@@ -174,6 +174,24 @@ async def ingest_events(
         rejected=count["rejected"],
         results=results,
     )
+
+
+def _seen(keys: Collection[tuple[str, str]], dialect: str) -> Select[str, str]:
+    """Which of these ``(source, event_id)`` pairs are already in the history.
+
+    Not a list of row values: both databases scan the whole history for that. SQLite walks the
+    unique index for two IN lists; PostgreSQL for one array parameter (a list of 1,000
+    parameters becomes a linear search per row once the prepared plan goes generic).
+    """
+    query = select(AvailabilityEvent.source, AvailabilityEvent.event_id).where(
+        AvailabilityEvent.source.in_({s for s, _ in keys})
+    )
+    ids = sorted({e for _, e in keys})
+    if dialect == "postgresql":
+        return query.where(
+            AvailabilityEvent.event_id == any_(bindparam("ids", ids, type_=ARRAY(String)))
+        )
+    return query.where(AvailabilityEvent.event_id.in_(ids))
 
 
 def _refused(index: int, item: Any, reason: str, detail: str) -> IngestResult:
@@ -187,11 +205,14 @@ def _refused(index: int, item: Any, reason: str, detail: str) -> IngestResult:
     )
 
 
+REPORTS = TypeAdapter(list[IngestEvent])
 HISTORY = cast(Table, AvailabilityEvent.__table__)  # Core, not ORM: no object per row
 FUTURE_SLACK = timedelta(minutes=5)  # devices' clocks drift; more than this is wrong
 
 
-def _refusal(report: IngestEvent, actor: Actor, active: set[int]) -> tuple[str, str] | None:
+def _refusal(
+    report: IngestEvent, actor: Actor, active: set[int], horizon: datetime
+) -> tuple[str, str] | None:
     if actor.role == "device" and report.technician_id != actor.technician_id:
         return (
             "technician_scope",
@@ -199,7 +220,7 @@ def _refusal(report: IngestEvent, actor: Actor, active: set[int]) -> tuple[str, 
         )
     if report.technician_id not in active:
         return "unknown_technician", f"no active technician {report.technician_id}"
-    if report.recorded_at > actor.at + FUTURE_SLACK:
+    if report.recorded_at > horizon:
         # A clock that runs ahead would otherwise pin the latest state until it is caught up.
         return "future_timestamp", f"recorded_at is after the server's clock ({actor.at})"
     return None
@@ -216,68 +237,105 @@ def _history(report: IngestEvent, applied: bool, actor: Actor) -> dict[str, Any]
 
 
 class Batch:
-    """A batch's reports applied to the technicians' latest states, one technician's row and
-    whereabouts loaded once however many of their reports the batch holds."""
+    """A batch's reports applied to the technicians' latest states.
+
+    Their rows and whereabouts are loaded once for the whole batch, and the newest position,
+    battery and last-heard-from time are written to each row once, at the end (or before a
+    status change is announced): per report, only what a report can change is judged.
+    """
 
     def __init__(self, session: AsyncSession, rules: AvailabilityRules, actor: Actor) -> None:
         self.session, self.rules, self.actor = session, rules, actor
         self.rows: dict[int, TechnicianStatus] = {}
         self.places: dict[int, Whereabouts] = {}
-        self.last_fix: dict[int, Fix] = {}
+        self.newest: dict[int, datetime] = {}  # reported_at, as far as the batch has got
+        self.seen: dict[int, datetime] = {}
+        self.position: dict[int, IngestEvent] = {}
+        self.battery: dict[int, float] = {}
 
-    async def row(self, technician_id: int, at: datetime) -> TechnicianStatus:
+    async def load(self, reports: Sequence[IngestEvent]) -> None:
+        ids = {r.technician_id for r in reports}
+        if not ids:
+            return
+        query = (
+            select(TechnicianStatus)
+            .where(TechnicianStatus.technician_id.in_(ids))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        self.rows = {r.technician_id: r for r in (await self.session.execute(query)).scalars()}
+        located = {r.technician_id for r in reports if r.lat is not None}
+        if located:
+            self.places = await whereabouts(self.session, located, rules=self.rules)
+
+    def row(self, technician_id: int, at: datetime) -> TechnicianStatus:
         row = self.rows.get(technician_id)
         if row is None:
-            row = await self.session.get(TechnicianStatus, technician_id, with_for_update=True)
-            if row is None:
-                row = TechnicianStatus(
-                    technician_id=technician_id, status="unknown", since=at, last_seen_at=at
-                )
-                self.session.add(row)
+            row = TechnicianStatus(
+                technician_id=technician_id, status="unknown", since=at, last_seen_at=at
+            )
+            self.session.add(row)
             self.rows[technician_id] = row
         return row
 
     async def apply(self, report: IngestEvent) -> bool:
         """Move the technician's latest state forward; False (and nothing changed) when a newer
         report is already applied: a late packet must not rewind the present."""
-        at: datetime = report.recorded_at
-        row = await self.row(report.technician_id, at)
-        if row.reported_at is not None and at < row.reported_at:
+        at, tid = report.recorded_at, report.technician_id
+        row = self.row(tid, at)
+        newest = self.newest.get(tid, row.reported_at)
+        if newest is not None and at < newest:
             return False
-        row.reported_at = at
-        row.last_seen_at = max(row.last_seen_at, at)
+        self.newest[tid] = at
+        self.seen[tid] = max(self.seen.get(tid, row.last_seen_at), at)
         if report.lat is not None:
-            row.lat, row.lon, row.position_at = report.lat, report.lon, at
-            row.accuracy_m, row.speed_mps = report.accuracy_m, report.speed_mps
-            row.heading = report.heading
+            self.position[tid] = report
         if report.battery is not None:
-            row.battery = report.battery
+            self.battery[tid] = report.battery
         status: str | None = report.status
         if report.lat is not None and report.lon is not None:
-            fix = Fix(report.lat, report.lon, at, report.accuracy_m)
-            where = self.places.get(report.technician_id)
-            if where is None:
-                where = await whereabouts(self.session, report.technician_id, rules=self.rules)
-                self.places[report.technician_id] = where
-            arrived = await apply_fix(
-                self.session, row, fix, where, rules=self.rules, now=self.actor.at
-            )
-            status = status or arrived
-            self.last_fix[report.technician_id] = fix
+            where = self.places[tid]
+            if where.fences or row.fences:
+                fix = Fix(report.lat, report.lon, at, report.accuracy_m)
+                arrived = await apply_fix(
+                    self.session, row, fix, where, rules=self.rules, now=self.actor.at
+                )
+                status = status or arrived
         if status is None and row.status == OFFLINE:
-            status = await back_online(self.session, report.technician_id)  # heard from again
+            status = await back_online(self.session, tid)  # heard from again
         if status is not None and status != row.status:
+            self.settle(tid)
             row.status, row.since = status, at
             await self.session.flush()
             await announce_status(self.session, row, at=self.actor.at)
         return True
 
-    async def estimate(self) -> None:
-        """An arrival estimate from each technician's newest position, if still driving."""
-        for technician_id, fix in self.last_fix.items():
+    def settle(self, technician_id: int) -> None:
+        """Write what the batch has learned of this technician so far into their row."""
+        row = self.rows[technician_id]
+        row.reported_at = self.newest[technician_id]
+        row.last_seen_at = self.seen[technician_id]
+        report = self.position.get(technician_id)
+        if report is not None:
+            row.lat, row.lon, row.position_at = report.lat, report.lon, report.recorded_at
+            row.accuracy_m, row.speed_mps = report.accuracy_m, report.speed_mps
+            row.heading = report.heading
+        if technician_id in self.battery:
+            row.battery = self.battery[technician_id]
+
+    async def finish(self) -> list[IngestEvent]:
+        """Settle every row, and estimate arrivals from each driving technician's newest
+        position; returns those newest positions."""
+        for technician_id in self.newest:
+            self.settle(technician_id)
+        for technician_id, report in self.position.items():
             if self.rows[technician_id].status == "en_route":
+                assert report.lat is not None
+                assert report.lon is not None
+                fix = Fix(report.lat, report.lon, report.recorded_at, report.accuracy_m)
                 job = self.places[technician_id].active
                 await update_eta(self.session, job, fix, rules=self.rules, now=self.actor.at)
+        return list(self.position.values())
 
 
 async def list_rejected(

@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import AfterValidator
 
 from routeboard.access import Authorized, access_job
 from routeboard.db import Id
 from routeboard.deps import PlannerDep, SessionDep, SettingsDep
+from routeboard.idempotency import (
+    IdempotencyKey,
+    OccurredAt,
+    as_of,
+    fingerprint,
+    remember,
+    replay,
+)
 from routeboard.jobs import service
 from routeboard.jobs.schemas import (
     JobCreate,
@@ -101,7 +109,19 @@ async def schedule_job(
 
 @router.post("/{job_id}/transitions", response_model=JobRead)
 async def transition_job(
-    job_id: Id, body: TransitionRequest, session: SessionDep, actor: Authorized
-) -> JobRead:
-    job = await service.transition_job(session, job_id, body, actor=actor)
-    return await service.field_view(session, actor, job)
+    job_id: Id,
+    body: TransitionRequest,
+    session: SessionDep,
+    actor: Authorized,
+    key: IdempotencyKey = None,
+    occurred_at: OccurredAt = None,
+) -> JobRead | Response:
+    """Take ``action``. With ``Idempotency-Key`` a repeat is answered, not applied again; with
+    ``X-Occurred-At`` the action is recorded at the time it happened (an offline queue)."""
+    print_ = fingerprint("transition", str(job_id), body.model_dump_json())
+    if (done := await replay(session, actor, key, print_)) is not None:
+        return done
+    job = await service.transition_job(session, job_id, body, actor=as_of(actor, occurred_at))
+    read = await service.field_view(session, actor, job)
+    await remember(session, actor, key, print_, read)
+    return read

@@ -242,7 +242,7 @@ async def list_jobs(
     return await paginate(session, query, page)
 
 
-async def _guard_context(
+async def guard_context(
     session: AsyncSession, job: Job, actor: Actor, *, reason: str | None = None
 ) -> GuardContext:
     quote_status = (
@@ -306,7 +306,7 @@ async def schedule_job(
     others = tuple(c.kind for c in conflicts if c.kind != "overlap")
     override = (data.override_reason or "").strip() or None
     forced = bool(override and conflicts)
-    ctx = await _guard_context(session, job, actor)
+    ctx = await guard_context(session, job, actor)
     ctx = GuardContext(
         **{
             **ctx.__dict__,
@@ -448,7 +448,7 @@ async def transition_job(
     """Move a job through its lifecycle by ``data.action``, or refuse naming the rule."""
     job = await load_job_for_action(session, actor, job_id)
     action = Action(data.action)
-    ctx = await _guard_context(session, job, actor, reason=data.reason)
+    ctx = await guard_context(session, job, actor, reason=data.reason)
     before = State(job.state)
     try:
         target = decide(before, action, ctx)
@@ -484,8 +484,11 @@ async def transition_job(
             action=action.value,
             from_state=before.value,
             to_state=job.state,
+            delayed_seconds=round((actor.received_at - actor.at).total_seconds())
+            if actor.received_at
+            else None,
         ),
-        at=actor.at,
+        at=actor.received_at or actor.at,
         job=job,
     )
     return job

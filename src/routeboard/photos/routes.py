@@ -10,6 +10,14 @@ from routeboard.access import Authorized
 from routeboard.db import Id
 from routeboard.deps import SessionDep, SettingsDep
 from routeboard.errors import PayloadTooLarge
+from routeboard.idempotency import (
+    IdempotencyKey,
+    OccurredAt,
+    as_of,
+    fingerprint,
+    remember,
+    replay,
+)
 from routeboard.photos import service
 from routeboard.photos.schemas import PhotoKind, PhotoRead, SignatureCreate, SignatureRead
 
@@ -24,14 +32,24 @@ async def upload_photo(
     session: SessionDep,
     settings: SettingsDep,
     actor: Authorized,
-) -> PhotoRead:
+    key: IdempotencyKey = None,
+    occurred_at: OccurredAt = None,
+) -> PhotoRead | Response:
+    """A before or after photo (JPEG, PNG or WebP). ``Idempotency-Key`` and ``X-Occurred-At``
+    as for transitions: a photo taken offline keeps the time it was taken."""
     content = await file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"photos are limited to {settings.max_upload_bytes} bytes")
+    print_ = fingerprint("photo", str(job_id), kind, content)
+    if (done := await replay(session, actor, key, print_)) is not None:
+        return done
     photo = await service.add_photo(
-        session, job_id, kind=kind, content=content, upload_dir=settings.upload_dir, actor=actor
-    )
-    return PhotoRead.model_validate(photo)
+        session, job_id, kind=kind, content=content, upload_dir=settings.upload_dir,
+        actor=as_of(actor, occurred_at),
+    )  # fmt: skip
+    read = PhotoRead.model_validate(photo)
+    await remember(session, actor, key, print_, read, status_code=201)
+    return read
 
 
 @router.get("/{job_id}/photos", response_model=list[PhotoRead])
@@ -63,13 +81,22 @@ async def add_signature(
     session: SessionDep,
     settings: SettingsDep,
     actor: Authorized,
-) -> SignatureRead:
+    key: IdempotencyKey = None,
+    occurred_at: OccurredAt = None,
+) -> SignatureRead | Response:
+    """The customer's signature (a PNG, base64) and typed name; ``Idempotency-Key`` and
+    ``X-Occurred-At`` as for transitions."""
+    print_ = fingerprint("signature", str(job_id), body.model_dump_json())
+    if (done := await replay(session, actor, key, print_)) is not None:
+        return done
     signature = await service.add_signature(
         session,
         job_id,
         signer_name=body.signer_name,
         image_base64=body.image_base64,
         upload_dir=settings.upload_dir,
-        actor=actor,
+        actor=as_of(actor, occurred_at),
     )
-    return SignatureRead.model_validate(signature)
+    read = SignatureRead.model_validate(signature)
+    await remember(session, actor, key, print_, read, status_code=201)
+    return read

@@ -8,6 +8,7 @@ session's own token, which page scripts send as ``X-CSRF-Token`` on fetches.
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from datetime import date, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from routeboard.jobs.schemas import YEARS
 from routeboard.metrics.service import auth_event
 from routeboard.models import AuthSession
 
+STATIC = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "rb_login_csrf"
@@ -190,3 +192,49 @@ async def board(
         "day_end": BOARD_HOURS[1],
     }
     return templates.TemplateResponse(request, "board.html", context)
+
+
+@router.get("/tech", response_model=None)
+async def tech_app(
+    request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor
+) -> Response:
+    """The technician's phone app. The page's script draws it from ``/api/v1/tech/day``."""
+    if actor is None or actor.role != "technician":
+        return RedirectResponse("/login?next=/tech", status_code=303)
+    context = {
+        "shop_name": settings.shop_name,
+        "username": actor.username,
+        "csrf_token": await _page_csrf(session, actor),
+        "timezone": settings.business_timezone,
+        "technician_id": actor.technician_id,
+    }
+    return templates.TemplateResponse(request, "tech.html", context)
+
+
+@router.get("/tech/sw.js", response_model=None)
+async def tech_worker() -> Response:
+    """The app's service worker: it keeps the app's shell for use without a signal."""
+    body = (STATIC / "tech-sw.js").read_bytes()
+    # Served under /tech/ but controlling /tech itself (a scope may not be wider than its
+    # folder without this header); never cached, so a new version is picked up at once.
+    headers = {"Service-Worker-Allowed": "/tech", "Cache-Control": "no-cache"}
+    return Response(body, media_type="text/javascript", headers=headers)
+
+
+@router.get("/tech/manifest.webmanifest", response_model=None)
+async def tech_manifest(settings: SettingsDep) -> Response:
+    """What the phone needs to install the app on its home screen."""
+    manifest = {
+        "name": f"{settings.shop_name} · Technician",
+        "short_name": "Routeboard",
+        "start_url": "/tech",
+        "scope": "/tech",
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": "#ffffff",
+        "theme_color": "#0b3d91",
+        "icons": [
+            {"src": "/static/tech-icon.svg", "sizes": "any", "type": "image/svg+xml"},
+        ],
+    }
+    return Response(json.dumps(manifest), media_type="application/manifest+json")
