@@ -104,6 +104,17 @@ PERMISSIONS: dict[str, Rule] = {
     ),
     "POST /api/v1/jobs/{job_id}/signature": _rule(FIELD, OWN_JOB),
     "GET /api/v1/jobs/{job_id}/invoice": _rule(ON_JOB, OWN_JOB),
+    "POST /api/v1/jobs/{job_id}/payments": _rule(
+        FIELD, OWN_JOB, note="card, cash, cheque or insurance only; Idempotency-Key honoured"
+    ),
+    "GET /api/v1/jobs/{job_id}/payments": _rule(ON_JOB, OWN_JOB),
+    "POST /api/v1/payments/webhook": Rule(
+        public=True, note="the provider's signature (Stripe-Signature) is the credential"
+    ),
+    "GET /api/v1/jobs/{job_id}/documents/work-order.pdf": _rule(ON_JOB, OWN_JOB),
+    "GET /api/v1/jobs/{job_id}/documents/invoice.pdf": _rule(
+        ON_JOB, OWN_JOB, note="once the job is completed"
+    ),
     "GET /api/v1/jobs/{job_id}/audit": _rule(STAFF),
     "POST /api/v1/jobs/{job_id}/tracking-link": _rule(STAFF),
     "DELETE /api/v1/jobs/{job_id}/tracking-link": _rule(STAFF, note="revokes every link"),
@@ -147,6 +158,7 @@ EVENT_AUDIENCE: dict[str, Rule] = {
     "job.scheduled": _rule(ON_JOB, OWN_JOB),
     "quote.changed": _rule(STAFF),
     "job.evidence": _rule(FIELD, OWN_JOB),
+    "job.payment": _rule(ON_JOB, OWN_JOB),
     "technician.status": _rule(FIELD, {"technician": "own status"}),
     "technician.location": _rule(FIELD, {"technician": "own position"}),
     "technician.geofence": _rule(FIELD, {"technician": "own arrivals"}),

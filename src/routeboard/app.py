@@ -37,6 +37,7 @@ from routeboard.branches.routes import router as branches_router
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
 from routeboard.db import make_engine, make_sessionmaker
+from routeboard.documents.routes import router as documents_router
 from routeboard.errors import ERROR_RESPONSES, install_handlers
 from routeboard.events.hub import Hub
 from routeboard.events.routes import HANDOFF, EventStreamResponse
@@ -55,6 +56,8 @@ from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
 from routeboard.metrics.service import FRESH, OFFLINE_TECHNICIANS
+from routeboard.payments.routes import router as payments_router
+from routeboard.payments.service import make_provider
 from routeboard.photos.routes import router as photos_router
 from routeboard.quotes.routes import router as quotes_router
 from routeboard.schedule.routes import router as schedule_router
@@ -85,6 +88,8 @@ ROUTERS = (
     quotes_router,
     photos_router,
     invoices_router,
+    payments_router,
+    documents_router,
     audit_router,
     schedule_router,
     availability_router,
@@ -245,6 +250,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.signing_key = settings.signing_key()
     app.state.clock = clock
     app.state.http = http
+    app.state.payments = make_provider(settings, http)
     app.state.planner = Planner(travel=make_travel(settings, http, clock), tz=settings.tz)
     app.state.login_window = SlidingWindow(settings.login_attempts_per_minute, 60)
     install_handlers(app)

@@ -91,7 +91,12 @@ def demo(
     from routeboard.app import create_app
     from routeboard.demo.service import reset_and_seed
 
-    settings = Settings(data_dir=data_dir, database_url=None, public_url=f"http://{host}:{port}")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=None,
+        public_url=f"http://{host}:{port}",
+        payment_provider="memory",
+    )
     logins = asyncio.run(reset_and_seed(settings))
     typer.echo(f"Demo database: {settings.effective_database_url}")
     typer.echo(f"API docs:      http://{host}:{port}/docs")

@@ -101,6 +101,17 @@ class Settings(BaseSettings):
         description="How long a cached technician state is kept (memory, or Redis when set)",
     )
 
+    payment_provider: Literal["none", "memory", "stripe"] = Field(
+        default="none",
+        description="Card payments: none (cash/cheque/terminal only), memory (demo), stripe",
+    )
+    stripe_secret_key: str | None = Field(default=None, description="Stripe secret API key")
+    stripe_webhook_secret: str | None = Field(
+        default=None, description="Signing secret of the Stripe webhook endpoint (whsec_...)"
+    )
+    stripe_api_url: str = Field(default="https://api.stripe.com", description="Stripe API base")
+    currency: str = Field(default="usd", pattern=r"^[a-z]{3}$", description="ISO 4217, lower")
+
     redis_url: str | None = Field(
         default=None, description="Redis for live events across instances; unset: in-process"
     )

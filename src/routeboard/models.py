@@ -229,6 +229,9 @@ class Invoice(Base):
 
 
 class Payment(Base):
+    """Money taken for a job's invoice: by card through a provider (pending until its webhook
+    says), or recorded by hand (cash, cheque, an external terminal)."""
+
     __tablename__ = "payments"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -237,6 +240,24 @@ class Payment(Base):
     amount_cents: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    provider: Mapped[str] = mapped_column(String(20), default="manual", server_default="manual")
+    # The provider's id for it (a Stripe Checkout Session id); unique, so a webhook finds it.
+    reference: Mapped[str | None] = mapped_column(String(120), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PaymentEvent(Base):
+    """Each provider webhook acted on, once: a repeated delivery finds its id here."""
+
+    __tablename__ = "payment_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(120), unique=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Counter(Base):

@@ -347,6 +347,19 @@ CASES: dict[str, Case] = {
         on("in_progress", "POST", "/signature", json=SIG), field_job(201)
     ),
     "GET /api/v1/jobs/{job_id}/invoice": Case(on("completed", "GET", "/invoice"), on_job(200)),
+    "POST /api/v1/jobs/{job_id}/payments": Case(
+        on("completed", "POST", "/payments", json={"method": "cash"}), field_job(201)
+    ),
+    "GET /api/v1/jobs/{job_id}/payments": Case(on("completed", "GET", "/payments"), on_job(200)),
+    "POST /api/v1/payments/webhook": Case(
+        fixed("POST", "/api/v1/payments/webhook", content=b"{}"), public(404)
+    ),
+    "GET /api/v1/jobs/{job_id}/documents/work-order.pdf": Case(
+        on("completed", "GET", "/documents/work-order.pdf"), on_job(200)
+    ),
+    "GET /api/v1/jobs/{job_id}/documents/invoice.pdf": Case(
+        on("completed", "GET", "/documents/invoice.pdf"), on_job(200)
+    ),
     "GET /api/v1/jobs/{job_id}/audit": Case(on("scheduled", "GET", "/audit"), staff(200)),
     "POST /api/v1/jobs/{job_id}/tracking-link": Case(
         on("scheduled", "POST", "/tracking-link"), staff(201)

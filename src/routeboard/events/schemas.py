@@ -99,6 +99,14 @@ class EvidenceAdded(_Event):
     kind: str
 
 
+class PaymentChanged(_Event):
+    type: Literal["job.payment"] = "job.payment"
+    payment_id: int
+    method: str
+    status: str
+    amount_cents: int
+
+
 class TechnicianStatusChanged(_Event):
     type: Literal["technician.status"] = "technician.status"
     status: str
@@ -159,6 +167,7 @@ AnyEvent = Annotated[
     | JobScheduled
     | QuoteChanged
     | EvidenceAdded
+    | PaymentChanged
     | TechnicianStatusChanged
     | TechnicianLocated
     | TechnicianGeofence

@@ -1,0 +1,1 @@
+"""Printable documents for a job: the signed work order and the invoice."""
