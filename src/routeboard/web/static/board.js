@@ -59,6 +59,7 @@ const board = {
   drag: null,
   proposal: null, // the drop waiting in the confirm panel
   statuses: new Map(), // technician id → {status, since, last_seen_at} from the stream
+  delayed: new Map(), // job id → seconds its last step reached us after it happened (offline)
   skills: new Map(), // technician id → their skills, for the skill filter
   branches: new Map(), // technician id → their branch id, for the branch filter
   filter: { skill: "", state: "", branch: "" },
@@ -146,6 +147,11 @@ function belongs(card) {
 function applyEvent(event) {
   const card = event.job;
   if (!card) return [];
+  if (event.type === "job.transitioned") {
+    // Sent late from a phone's offline queue: true, but news only now.
+    if ((event.delayed_seconds ?? 0) >= 60) board.delayed.set(card.id, event.delayed_seconds);
+    else board.delayed.delete(card.id);
+  }
   const before = board.cards.get(card.id);
   if (belongs(card)) board.cards.set(card.id, card);
   else board.cards.delete(card.id);
@@ -418,6 +424,12 @@ function jobBlock(card, plan) {
   } else if (plan && plan.misses_window) {
     block.classList.add("late");
     block.append(el("span", "badge", "window"));
+  }
+  const delayed = board.delayed.get(card.id);
+  if (delayed) {
+    block.classList.add("delayed");
+    block.dataset.delayedSeconds = String(delayed);
+    block.append(el("span", "badge badge-delayed", `sent ${Math.round(delayed / 60)}m late`));
   }
   block.title = describe(card, plan);
   return block;
