@@ -17,8 +17,9 @@ from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.deps import Actor, OptionalActor
-from routeboard.errors import Forbidden, Hidden, NotAuthenticated
+from routeboard.errors import Conflict, Forbidden, Hidden, NotAuthenticated
 from routeboard.events.schemas import AnyEvent
+from routeboard.jobs.states import GUARDS, GuardContext
 from routeboard.models import Customer, Job, Technician
 
 COLUMNS = ("admin", "dispatcher", "technician", "customer", "device", "integration")
@@ -218,6 +219,21 @@ async def access_job(
     job = (await session.execute(query)).scalars().first()
     if job is None:
         raise _hidden("job", job_id)
+    return job
+
+
+async def load_job_for_field_work(session: AsyncSession, actor: Actor, job_id: int) -> Job:
+    """The job, locked, for work only its own technician (or the office) may record: refused
+    by the state machine's ``not_assigned_technician`` rule, named, for anyone else."""
+    job = await load_job_for_action(session, actor, job_id)
+    guard = GUARDS["not_assigned_technician"]
+    ctx = GuardContext(
+        actor_role=actor.role,
+        actor_technician_id=actor.technician_id,
+        assigned_technician_id=job.technician_id,
+    )
+    if guard.refuses(ctx):
+        raise Conflict(guard.message(ctx), code=guard.name, details={"guard": guard.name})
     return job
 
 

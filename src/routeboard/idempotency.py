@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Header, Response
 from pydantic import AwareDatetime, BaseModel
@@ -109,6 +110,26 @@ async def remember(
         )
     )
     await session.flush()
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def once(
+    session: AsyncSession,
+    actor: Actor,
+    key: str | None,
+    print_: str,
+    apply: Callable[[], Awaitable[M]],
+    *,
+    status_code: int = 200,
+) -> M | Response:
+    """``apply`` the change and keep its answer under ``key``; a repeat gets the kept answer."""
+    if (done := await replay(session, actor, key, print_)) is not None:
+        return done
+    answer = await apply()
+    await remember(session, actor, key, print_, answer, status_code=status_code)
+    return answer
 
 
 def as_of(actor: Actor, occurred_at: datetime | None) -> Actor:

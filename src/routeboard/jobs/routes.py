@@ -16,8 +16,7 @@ from routeboard.idempotency import (
     OccurredAt,
     as_of,
     fingerprint,
-    remember,
-    replay,
+    once,
 )
 from routeboard.jobs import service
 from routeboard.jobs.schemas import (
@@ -118,10 +117,10 @@ async def transition_job(
 ) -> JobRead | Response:
     """Take ``action``. With ``Idempotency-Key`` a repeat is answered, not applied again; with
     ``X-Occurred-At`` the action is recorded at the time it happened (an offline queue)."""
+
+    async def apply() -> JobRead:
+        job = await service.transition_job(session, job_id, body, actor=as_of(actor, occurred_at))
+        return await service.field_view(session, actor, job)
+
     print_ = fingerprint("transition", str(job_id), body.model_dump_json())
-    if (done := await replay(session, actor, key, print_)) is not None:
-        return done
-    job = await service.transition_job(session, job_id, body, actor=as_of(actor, occurred_at))
-    read = await service.field_view(session, actor, job)
-    await remember(session, actor, key, print_, read)
-    return read
+    return await once(session, actor, key, print_, apply)

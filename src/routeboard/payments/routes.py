@@ -10,7 +10,7 @@ from routeboard.access import Authorized
 from routeboard.db import Id
 from routeboard.deps import SessionDep, SettingsDep, system_actor
 from routeboard.errors import NotAuthenticated, NotFound
-from routeboard.idempotency import IdempotencyKey, fingerprint, remember, replay
+from routeboard.idempotency import IdempotencyKey, fingerprint, once
 from routeboard.payments import service
 from routeboard.payments.provider import WebhookRejected
 from routeboard.payments.schemas import PaymentCreate, PaymentRead, WebhookAnswer
@@ -33,16 +33,16 @@ async def take_payment(
     """Take what the customer owes on a completed job: ``card`` opens a checkout (pending until
     the provider's webhook; shown as a link and QR code), ``cash``/``cheque`` are recorded as
     paid, ``insurance_only`` when the customer owes nothing."""
+
+    async def apply() -> PaymentRead:
+        payment = await service.start_payment(
+            session, job_id, body.method, actor=actor, provider=request.app.state.payments,
+            settings=settings,
+        )  # fmt: skip
+        return service.read(payment, job_id)
+
     print_ = fingerprint("payment", str(job_id), body.model_dump_json())
-    if (done := await replay(session, actor, key, print_)) is not None:
-        return done
-    payment = await service.start_payment(
-        session, job_id, body.method, actor=actor, provider=request.app.state.payments,
-        settings=settings,
-    )  # fmt: skip
-    answer = service.read(payment, job_id)
-    await remember(session, actor, key, print_, answer, status_code=201)
-    return answer
+    return await once(session, actor, key, print_, apply, status_code=201)
 
 
 @router.get("/jobs/{job_id}/payments", response_model=list[PaymentRead])

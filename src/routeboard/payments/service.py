@@ -16,14 +16,13 @@ import segno
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routeboard.access import access_job, load_job_for_action
+from routeboard.access import access_job, load_job_for_field_work
 from routeboard.audit.service import append_audit
 from routeboard.config import Settings
 from routeboard.deps import Actor
 from routeboard.errors import Conflict, NotFound
 from routeboard.events.schemas import PaymentChanged
 from routeboard.events.service import record_event
-from routeboard.jobs.states import GUARDS, GuardContext
 from routeboard.models import Invoice, Job, Payment, PaymentEvent
 from routeboard.payments.provider import (
     MemoryProvider,
@@ -114,15 +113,7 @@ async def start_payment(
     settings: Settings,
 ) -> Payment:
     """Take what the customer owes on a completed job by ``method``."""
-    job = await load_job_for_action(session, actor, job_id)
-    guard = GUARDS["not_assigned_technician"]
-    ctx = GuardContext(
-        actor_role=actor.role,
-        actor_technician_id=actor.technician_id,
-        assigned_technician_id=job.technician_id,
-    )
-    if guard.refuses(ctx):
-        raise Conflict(guard.message(ctx), code=guard.name, details={"guard": guard.name})
+    job = await load_job_for_field_work(session, actor, job_id)
     invoice = await _invoice(session, job)
     due = invoice.customer_share_cents - await _paid(session, invoice)
     if method == "insurance_only":

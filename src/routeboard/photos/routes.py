@@ -15,8 +15,7 @@ from routeboard.idempotency import (
     OccurredAt,
     as_of,
     fingerprint,
-    remember,
-    replay,
+    once,
 )
 from routeboard.photos import service
 from routeboard.photos.schemas import PhotoKind, PhotoRead, SignatureCreate, SignatureRead
@@ -40,16 +39,16 @@ async def upload_photo(
     content = await file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"photos are limited to {settings.max_upload_bytes} bytes")
+
+    async def apply() -> PhotoRead:
+        photo = await service.add_photo(
+            session, job_id, kind=kind, content=content, upload_dir=settings.upload_dir,
+            actor=as_of(actor, occurred_at),
+        )  # fmt: skip
+        return PhotoRead.model_validate(photo)
+
     print_ = fingerprint("photo", str(job_id), kind, content)
-    if (done := await replay(session, actor, key, print_)) is not None:
-        return done
-    photo = await service.add_photo(
-        session, job_id, kind=kind, content=content, upload_dir=settings.upload_dir,
-        actor=as_of(actor, occurred_at),
-    )  # fmt: skip
-    read = PhotoRead.model_validate(photo)
-    await remember(session, actor, key, print_, read, status_code=201)
-    return read
+    return await once(session, actor, key, print_, apply, status_code=201)
 
 
 @router.get("/{job_id}/photos", response_model=list[PhotoRead])
@@ -86,17 +85,13 @@ async def add_signature(
 ) -> SignatureRead | Response:
     """The customer's signature (a PNG, base64) and typed name; ``Idempotency-Key`` and
     ``X-Occurred-At`` as for transitions."""
+
+    async def apply() -> SignatureRead:
+        signature = await service.add_signature(
+            session, job_id, signer_name=body.signer_name, image_base64=body.image_base64,
+            upload_dir=settings.upload_dir, actor=as_of(actor, occurred_at),
+        )  # fmt: skip
+        return SignatureRead.model_validate(signature)
+
     print_ = fingerprint("signature", str(job_id), body.model_dump_json())
-    if (done := await replay(session, actor, key, print_)) is not None:
-        return done
-    signature = await service.add_signature(
-        session,
-        job_id,
-        signer_name=body.signer_name,
-        image_base64=body.image_base64,
-        upload_dir=settings.upload_dir,
-        actor=as_of(actor, occurred_at),
-    )
-    read = SignatureRead.model_validate(signature)
-    await remember(session, actor, key, print_, read, status_code=201)
-    return read
+    return await once(session, actor, key, print_, apply, status_code=201)

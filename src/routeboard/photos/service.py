@@ -18,13 +18,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routeboard.access import access_job, load_job_for_action
+from routeboard.access import access_job, load_job_for_field_work
 from routeboard.audit.service import append_audit
 from routeboard.deps import Actor
 from routeboard.errors import Conflict, Hidden, InvalidInput
 from routeboard.events.schemas import EvidenceAdded
 from routeboard.events.service import record_event
-from routeboard.jobs.states import GUARDS, GuardContext
 from routeboard.models import Job, Photo, Signature
 
 FORMATS = {
@@ -59,15 +58,7 @@ def _write(path: Path, content: bytes) -> None:
 
 
 async def _evidence_job(session: AsyncSession, job_id: int, actor: Actor) -> Job:
-    job = await load_job_for_action(session, actor, job_id)
-    guard = GUARDS["not_assigned_technician"]
-    ctx = GuardContext(
-        actor_role=actor.role,
-        actor_technician_id=actor.technician_id,
-        assigned_technician_id=job.technician_id,
-    )
-    if guard.refuses(ctx):
-        raise Conflict(guard.message(ctx), code=guard.name, details={"guard": guard.name})
+    job = await load_job_for_field_work(session, actor, job_id)
     if job.state not in OPEN_STATES:
         raise Conflict(f"evidence cannot be added to a {job.state} job", code="job_closed")
     return job
