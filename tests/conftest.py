@@ -284,7 +284,10 @@ async def _seed_cast(engine: AsyncEngine, key: str) -> Cast:
 
 @pytest.fixture
 async def env(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:
-    settings = Settings(database_url=database_url, data_dir=tmp_path, jwt_secret=JWT_KEY)
+    # No message worker in the background: tests that send messages run a Worker themselves.
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path, jwt_secret=JWT_KEY, notify_worker=False
+    )
     engine = make_engine(database_url)
     await _empty(engine)
     cast = await _seed_cast(engine, JWT_KEY)

@@ -56,6 +56,8 @@ from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
 from routeboard.metrics.service import FRESH, OFFLINE_TECHNICIANS
+from routeboard.notify.channels import channels_from_settings
+from routeboard.notify.service import Worker
 from routeboard.payments.routes import router as payments_router
 from routeboard.payments.service import make_provider
 from routeboard.photos.routes import router as photos_router
@@ -175,6 +177,19 @@ class Routeboard(FastAPI):
         await stream.run(scope, receive, send)
 
 
+def message_worker(app: FastAPI) -> Worker:
+    """Customer messages from the outbox, through the configured channels."""
+    settings: Settings = app.state.settings
+    return Worker(
+        app.state.sessionmaker,
+        channels_from_settings(settings.sms_url, settings.email_url),
+        settings,
+        clock=app.state.clock,
+        key=app.state.signing_key,
+        publish=app.state.broadcaster.publish,
+    )
+
+
 def mqtt_subscriber(app: FastAPI) -> MqttSubscriber:
     """Device reports from the MQTT broker, each message ingested in its own transaction."""
     settings: Settings = app.state.settings
@@ -224,6 +239,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
             if settings.mqtt_url:
                 tasks.start_soon(mqtt_subscriber(app).run)
             tasks.start_soon(prune_forever, app)
+            if settings.notify_worker:
+                tasks.start_soon(message_worker(app).run)
             # What start-up built lives as long as the process: the collector need not scan it
             # again at every full collection (which busy ingestion triggers every few batches).
             gc.freeze()

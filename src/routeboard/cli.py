@@ -73,6 +73,27 @@ def serve(
 
 
 @app.command()
+def worker(
+    every: Annotated[float, typer.Option(help="Seconds between passes over the outbox")] = 2.0,
+) -> None:
+    """Send customer messages from the outbox (run several: each message is claimed once).
+    Set ROUTEBOARD_NOTIFY_WORKER=false on the web instances when these run."""
+    from routeboard.app import create_app, message_worker
+
+    settings = Settings()
+    app = create_app(settings)
+    typer.echo(f"Routeboard message worker (database: {_safe_url(settings)})")
+
+    async def main() -> None:
+        try:
+            await message_worker(app).run(every)
+        finally:
+            await app.state.engine.dispose()
+
+    asyncio.run(main())
+
+
+@app.command()
 def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,

@@ -101,6 +101,18 @@ class Settings(BaseSettings):
         description="How long a cached technician state is kept (memory, or Redis when set)",
     )
 
+    sms_url: str | None = Field(
+        default=None,
+        description="Apprise URL for SMS (twilio://SID:TOKEN@FROM); unset: the log channel",
+    )
+    email_url: str | None = Field(
+        default=None,
+        description="Apprise URL for email (mailtos://user:pass@host?from=...); unset: the log",
+    )
+    notify_worker: bool = Field(
+        default=True,
+        description="Send customer messages from this process (off: run `routeboard worker`)",
+    )
     payment_provider: Literal["none", "memory", "stripe"] = Field(
         default="none",
         description="Card payments: none (cash/cheque/terminal only), memory (demo), stripe",

@@ -340,6 +340,28 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Not before this (a retry's backoff, or the end of quiet hours); None: at once.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A worker's claim: until it runs out, no other worker takes the message.
+    claimed_by: Mapped[str | None] = mapped_column(String(60))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxAttempt(Base):
+    """One try at delivering a message: when, through which channel, and what came of it."""
+
+    __tablename__ = "outbox_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(10))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    transient: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str] = mapped_column(String(60))
 
 
 class AuthSession(Base):
@@ -401,7 +423,8 @@ class TrackingLink(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
-    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # None: minted by the message worker for a link in a customer message.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -151,13 +151,13 @@ class JobEta(_Event):
 
 class AlertRaised(_Event):
     type: Literal["alert.raised"] = "alert.raised"
-    kind: Literal["projected_late"]
+    kind: Literal["projected_late", "message_failed"]
     message: str
 
 
 class AlertCleared(_Event):
     type: Literal["alert.cleared"] = "alert.cleared"
-    kind: Literal["projected_late"]
+    kind: Literal["projected_late", "message_failed"]
 
 
 AnyEvent = Annotated[
