@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         default=None,
         description="Apprise URL for email (mailtos://user:pass@host?from=...); unset: the log",
     )
+    quiet_hours: str = Field(
+        default="21:00-08:00",
+        pattern=r"^(\d{2}:\d{2}-\d{2}:\d{2})?$",
+        description="No SMS to customers between these local times (empty: none)",
+    )
     notify_worker: bool = Field(
         default=True,
         description="Send customer messages from this process (off: run `routeboard worker`)",

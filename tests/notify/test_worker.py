@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from routeboard.db import make_sessionmaker
 from routeboard.notify.channels import AppriseChannel, Channel, MemoryChannel
-from routeboard.notify.service import MAX_ATTEMPTS, Worker, backoff
+from routeboard.notify.service import MAX_ATTEMPTS, Worker, backoff, quiet_until
 from tests.conftest import JWT_KEY, Env
 from tests.flows import START, to_state
 from tests.notify.fake_twilio import FakeTwilio
@@ -28,9 +29,13 @@ from tests.notify.test_channels import (  # noqa: F401  (fixtures)
 pytestmark = pytest.mark.anyio
 
 
-def worker(env: Env, channels: dict[str, Channel], name: str = "w1") -> Worker:
+def worker(
+    env: Env, channels: dict[str, Channel], name: str = "w1", *, quiet_hours: str = ""
+) -> Worker:
+    # The test clock starts at 06:00 in Dallas, inside the default quiet hours.
+    settings = env.settings.model_copy(update={"quiet_hours": quiet_hours})
     return Worker(
-        make_sessionmaker(env.engine), channels, env.settings, clock=env.clock, key=JWT_KEY,
+        make_sessionmaker(env.engine), channels, settings, clock=env.clock, key=JWT_KEY,
         name=name, jitter=lambda: 1.0,
     )  # fmt: skip
 
@@ -134,3 +139,25 @@ async def test_no_channel_left_alerts_the_dispatcher(env: Env) -> None:
     [(payload,)] = await env.sql("SELECT payload FROM events WHERE type = 'alert.raised'")
     alert = payload if isinstance(payload, dict) else json.loads(payload)
     assert alert["kind"] == "message_failed" and "21211" in alert["message"]
+
+
+async def test_no_text_in_quiet_hours(env: Env) -> None:
+    await to_state(env, "scheduled", start=START)
+    sms = MemoryChannel("sms")
+    w = worker(env, {"sms": sms, "email": MemoryChannel("email")}, quiet_hours="21:00-08:00")
+    env.clock.now = datetime(2026, 12, 2, 4, 30, tzinfo=UTC)  # 22:30 in Dallas
+    await w.run_once()
+    assert sms.attempts == [] and await attempts(env) == []
+    [(held,)] = await env.sql("SELECT next_attempt_at FROM outbox")
+    assert str(held).startswith("2026-12-02 14:00")  # 08:00 in Dallas
+    env.clock.now = datetime(2026, 12, 2, 14, 1, tzinfo=UTC)
+    await w.run_once()
+    assert len(sms.sent) == 1
+
+
+def test_quiet_hours_span_midnight() -> None:
+    tz = ZoneInfo("America/Chicago")
+    at = datetime(2026, 12, 2, 7, 0, tzinfo=tz)
+    assert quiet_until(at, tz, "21:00-08:00") == datetime(2026, 12, 2, 8, 0, tzinfo=tz)
+    assert quiet_until(at.replace(hour=12), tz, "21:00-08:00") is None
+    assert quiet_until(at.replace(hour=12), tz, "") is None

@@ -6,7 +6,7 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -104,6 +104,20 @@ def backoff(attempt: int, *, base: float = 30.0, cap: float = 3600.0, jitter: fl
     step."""
     ceiling = min(cap, base * 2 ** (attempt - 1))
     return timedelta(seconds=ceiling * (0.5 + jitter / 2))
+
+
+def quiet_until(now: datetime, tz: ZoneInfo, spec: str) -> datetime | None:
+    """When the quiet hours around ``now`` end (``"21:00-08:00"``, local), or None outside them."""
+    if not spec:
+        return None
+    start, end = (time.fromisoformat(part) for part in spec.split("-"))
+    local = now.astimezone(tz)
+    clock = local.time()
+    inside = start <= clock < end if start < end else clock >= start or clock < end
+    if not inside:
+        return None
+    day = local.date() if clock < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=tz)
 
 
 def _recipient(customer: Customer, channel: str) -> str | None:
@@ -209,6 +223,16 @@ class Worker:
             job = await session.get(Job, message.job_id) if message.job_id else None
             if customer is None:
                 message.status, message.last_error = "failed", "the customer is gone"
+                await session.commit()
+                return
+            wait = quiet_until(self.clock(), self.settings.tz, self.settings.quiet_hours)
+            if message.channel == "sms" and wait is not None:
+                # Nobody wants a text at 11 pm: held, not tried (no attempt is spent).
+                message.next_attempt_at, message.claimed_by, message.claimed_until = (
+                    wait,
+                    None,
+                    None,
+                )
                 await session.commit()
                 return
             to = _recipient(customer, message.channel)
