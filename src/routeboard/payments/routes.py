@@ -10,7 +10,7 @@ from routeboard.access import Authorized
 from routeboard.db import Id
 from routeboard.deps import SessionDep, SettingsDep, system_actor
 from routeboard.errors import NotAuthenticated, NotFound
-from routeboard.idempotency import IdempotencyKey, fingerprint, once
+from routeboard.idempotency import IdempotencyKey, OccurredAt, as_of, fingerprint, once
 from routeboard.payments import service
 from routeboard.payments.provider import WebhookRejected
 from routeboard.payments.schemas import PaymentCreate, PaymentRead, WebhookAnswer
@@ -29,6 +29,7 @@ async def take_payment(
     settings: SettingsDep,
     actor: Authorized,
     key: IdempotencyKey = None,
+    occurred_at: OccurredAt = None,
 ) -> PaymentRead | Response:
     """Take what the customer owes on a completed job: ``card`` opens a checkout (pending until
     the provider's webhook; shown as a link and QR code), ``cash``/``cheque`` are recorded as
@@ -36,7 +37,8 @@ async def take_payment(
 
     async def apply() -> PaymentRead:
         payment = await service.start_payment(
-            session, job_id, body.method, actor=actor, provider=request.app.state.payments,
+            session, job_id, body.method, actor=as_of(actor, occurred_at),
+            provider=request.app.state.payments,
             settings=settings,
         )  # fmt: skip
         return service.read(payment, job_id)
