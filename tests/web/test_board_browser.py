@@ -9,7 +9,6 @@ database, and the API tests already cover both.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from tests.conftest import PASSWORD, REQUIRE_SERVICES, T0, Env
+from tests.conftest import PASSWORD, T0, Env
 from tests.events.live import serving
 from tests.flows import START, act, approve, create_job, photo, schedule, sign, to_state
 
@@ -38,15 +37,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "board.png"
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 # The block colours of board.css, as the browser computes them.
@@ -54,31 +44,6 @@ BLUE = "rgb(208, 227, 255)"
 YELLOW = "rgb(255, 229, 138)"
 # One backend is enough for the page (see the module docstring).
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-
-
-def _missing() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (pip install playwright)"
-    if not CHROMIUM.exists():
-        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    return None
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    reason = _missing()
-    if reason:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} and ROUTEBOARD_REQUIRE_SERVICES=1")
-        pytest.skip(reason)
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @dataclass

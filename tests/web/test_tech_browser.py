@@ -27,12 +27,10 @@ from PIL import Image, ImageDraw
 
 import routeboard
 from routeboard.payments.provider import MemoryProvider
-from tests.conftest import PASSWORD, REQUIRE_SERVICES, T0, Env
+from tests.conftest import PASSWORD, T0, Env
 from tests.events.live import serving
 from tests.flows import START, act, photo, sign, to_state
 from tests.web.test_board_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     board_page,
     eventually,
     noteworthy,
@@ -73,33 +71,6 @@ OUTBOX_JS = """() => new Promise((resolve, reject) => {
     };
   };
 })"""
-
-
-def _missing() -> str | None:
-    import importlib.util
-
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (pip install playwright)"
-    if not CHROMIUM.exists():
-        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    return None
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    reason = _missing()
-    if reason:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} and ROUTEBOARD_REQUIRE_SERVICES=1")
-        pytest.skip(reason)
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @dataclass
@@ -257,7 +228,7 @@ async def test_the_app_builds_its_screen_from_text_never_markup(env: Env) -> Non
 
 @SQLITE_ONLY
 async def test_a_job_from_scheduled_to_paid_in_taps_with_the_board_following(
-    env: Env, chromium: Browser, tmp_path: Path
+    env: Env, browser: Browser, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
@@ -265,8 +236,8 @@ async def test_a_job_from_scheduled_to_paid_in_taps_with_the_board_following(
     taps: dict[str, int] = {}
     async with (
         serving(env.app) as base,
-        board_page(chromium, base) as board,
-        phone(chromium, base) as tech,
+        board_page(browser, base) as board,
+        phone(browser, base) as tech,
     ):
         page = tech.page
         block = board.block(jid)
@@ -371,15 +342,15 @@ async def test_a_job_from_scheduled_to_paid_in_taps_with_the_board_following(
 
 @SQLITE_ONLY
 async def test_work_done_without_a_signal_reaches_the_server_as_it_happened(
-    env: Env, chromium: Browser, tmp_path: Path
+    env: Env, browser: Browser, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
     jid = await to_state(env, "scheduled", start=START)
     async with (
         serving(env.app) as base,
-        board_page(chromium, base) as board,
-        phone(chromium, base) as tech,
+        board_page(browser, base) as board,
+        phone(browser, base) as tech,
     ):
         page, context = tech.page, tech.page.context
         block = board.block(jid)
@@ -486,7 +457,7 @@ async def test_work_done_without_a_signal_reaches_the_server_as_it_happened(
 
 
 @SQLITE_ONLY
-async def test_every_target_is_a_thumbs_width_at_360_by_640(env: Env, chromium: Browser) -> None:
+async def test_every_target_is_a_thumbs_width_at_360_by_640(env: Env, browser: Browser) -> None:
     from playwright.async_api import expect
 
     jid = await to_state(env, "scheduled")  # 09:00
@@ -505,7 +476,7 @@ async def test_every_target_is_a_thumbs_width_at_360_by_640(env: Env, chromium: 
         assert found, "no targets"
         return [f"{name}: {w:.0f}×{h:.0f}" for name, w, h in found if h < 48 or w < 48]
 
-    async with serving(env.app) as base, phone(chromium, base) as tech:
+    async with serving(env.app) as base, phone(browser, base) as tech:
         page = tech.page
         await expect(tech.primary).to_have_text("Start driving")
         assert await small(page) == []  # home
@@ -535,14 +506,14 @@ async def test_every_target_is_a_thumbs_width_at_360_by_640(env: Env, chromium: 
 
 @SQLITE_ONLY
 async def test_a_refused_payment_is_shown_and_discarded_then_card_by_qr(
-    env: Env, chromium: Browser
+    env: Env, browser: Browser
 ) -> None:
     from playwright.async_api import expect
 
     provider = MemoryProvider()
     env.app.state.payments = provider
     jid = await to_state(env, "completed", start=START)
-    async with serving(env.app) as base, phone(chromium, base) as tech:
+    async with serving(env.app) as base, phone(browser, base) as tech:
         page = tech.page
         await expect(page.locator("#amount-due")).to_have_text("Customer pays $250.00")
         # The customer owes their deductible: "insurance only" is refused, in the server's words.
