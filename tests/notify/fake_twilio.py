@@ -26,9 +26,11 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.fakeserver import LocalServer, respond
 
 API_VERSION = "2010-04-01"
 MESSAGES_PATH = re.compile(r"/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json")
@@ -89,22 +91,21 @@ def _segments(body: str) -> int:
     return 1 if len(body) <= single else -(-len(body) // part)
 
 
-class FakeTwilio:
+class FakeTwilio(LocalServer):
     """Twilio's ``Messages.json`` create endpoint for one account and the numbers it owns."""
 
     def __init__(
         self, account_sid: str, auth_token: str, numbers: frozenset[str] = frozenset()
     ) -> None:
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
         # +15005550006 is the "From" number Twilio's test credentials always accept.
         self.numbers = numbers | {"+15005550006"}
         self.requests: list[Seen] = []
         self.messages: list[dict[str, Any]] = []
-        self.delay = 0.0
         self._failures: list[int] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
 
         fake = self
 
@@ -115,19 +116,15 @@ class FakeTwilio:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, reply = fake.handle(self.command, self.path, headers, body)
                 data = json.dumps(reply).encode()
-                if fake.delay and fake._stop.wait(fake.delay):
+                if fake.held_back():
                     return  # shutting down: the client gave up long ago
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.send_header("Twilio-Request-Id", f"RQ{secrets.token_hex(16)}")
-                    if status == 401:
-                        self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up; nothing to answer
+                headers = {
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Twilio-Request-Id": f"RQ{secrets.token_hex(16)}",
+                }
+                if status == 401:
+                    headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+                respond(self, status, data, headers)
 
             def do_GET(self) -> None:
                 self._serve()
@@ -138,25 +135,7 @@ class FakeTwilio:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
-        # Join handler threads on close so no thread outlives its test.
-        self.httpd.daemon_threads = False
-        self.httpd.block_on_close = True
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def close(self) -> None:
-        self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join()
+        self.serve(Handle)
 
     def fail_next(self, times: int = 1, status: int = 503) -> None:
         """Answer the next ``times`` requests with ``status`` and Twilio's error for it."""

@@ -24,9 +24,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.fakeserver import LocalServer, respond
 
 API_VERSION = "2026-10-28.endive"
 # Minimum charge per currency, in the smallest unit (Stripe's published table, abridged).
@@ -174,19 +176,18 @@ def _integer(value: Any, param: str, minimum: int) -> int | Reply:
     return number
 
 
-class FakeStripe:
+class FakeStripe(LocalServer):
     """``POST /v1/checkout/sessions`` and ``GET /v1/checkout/sessions/{id}`` as Stripe answers."""
 
     def __init__(self, secret_key: str) -> None:
+        super().__init__()
         self.secret_key = secret_key
         self.requests: list[Seen] = []
         self.sessions: dict[str, dict[str, Any]] = {}
         self.override: Reply | None = None
-        self.delay = 0.0
         # key -> (fingerprint of the request, status, body) of the first successful answer.
         self._kept: dict[str, tuple[tuple[Any, ...], int, bytes]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         fake = self
 
         class Handle(BaseHTTPRequestHandler):
@@ -195,20 +196,15 @@ class FakeStripe:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, data, extra = fake.handle(self.command, self.path, headers, body)
-                if fake.delay and fake._stop.wait(fake.delay):
+                if fake.held_back():
                     return  # shutting down: the client gave up long ago
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.send_header("Request-Id", f"req_{secrets.token_hex(7)}")
-                    self.send_header("Stripe-Version", API_VERSION)
-                    for name, value in extra.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and hung up; that is the point of the test
+                headers = {
+                    "Content-Type": "application/json",
+                    "Request-Id": f"req_{secrets.token_hex(7)}",
+                    "Stripe-Version": API_VERSION,
+                    **extra,
+                }
+                respond(self, status, data, headers)
 
             def do_GET(self) -> None:
                 self._serve()
@@ -219,25 +215,7 @@ class FakeStripe:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
-        # Join handler threads on close so no thread outlives its test.
-        self.httpd.daemon_threads = False
-        self.httpd.block_on_close = True
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def close(self) -> None:
-        self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join()
+        self.serve(Handle)
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes

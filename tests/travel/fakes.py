@@ -9,15 +9,15 @@ the answer wholesale (``server.override``) or slow the server down (``server.del
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from routeboard.travel.estimate import Point, great_circle_meters
+from tests.fakeserver import LocalServer, respond
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Dallas
 
@@ -44,13 +44,12 @@ Reply = tuple[int, Any]
 Handler = Callable[[Seen], Reply]
 
 
-class FakeServer:
+class FakeServer(LocalServer):
     def __init__(self, handler: Handler) -> None:
+        super().__init__()
         self.handler = handler
         self.override: Handler | None = None
-        self.delay = 0.0
         self.requests: list[Seen] = []
-        self._stop = threading.Event()
         server = self
 
         class Handle(BaseHTTPRequestHandler):
@@ -59,41 +58,16 @@ class FakeServer:
                 query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
                 seen = Seen(target=self.path, path=unquote(parts.path), query=query)
                 server.requests.append(seen)
-                if server.delay and server._stop.wait(server.delay):
+                if server.held_back():
                     return  # shutting down: the client gave up long ago
                 status, body = (server.override or server.handler)(seen)
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and hung up; that is the point of the test
+                respond(self, status, data, {"Content-Type": "application/json; charset=UTF-8"})
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
-        # Join handler threads on close so no thread outlives its test.
-        self.httpd.daemon_threads = False
-        self.httpd.block_on_close = True
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def close(self) -> None:
-        self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join()
+        self.serve(Handle)
 
 
 def _osrm_error(code: str, message: str) -> Reply:
