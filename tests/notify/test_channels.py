@@ -36,6 +36,7 @@ from routeboard.notify.channels import (
     channels_from_settings,
     redact,
 )
+from tests.conftest import REQUIRE_SERVICES
 from tests.notify.fake_twilio import FakeTwilio
 
 pytestmark = [
@@ -301,7 +302,10 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A throwaway self-signed certificate for 127.0.0.1, as (certificate, key)."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
+        reason = "the openssl command is needed to make a test certificate"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{reason} and ROUTEBOARD_REQUIRE_SERVICES=1")
+        pytest.skip(reason)
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(

@@ -100,6 +100,8 @@ async def test_failing_sms_retries_with_backoff_then_falls_back_to_email(
     await drain(w, env)
     assert await attempts(env) == [("sms", False)] * MAX_ATTEMPTS + [("email", True)]
     assert len(twilio.requests) == MAX_ATTEMPTS
+    [(links,)] = await env.sql("SELECT count(*) FROM tracking_links")
+    assert links == 1  # one link for the message, whatever it took to deliver
     [envelope] = smtp.inbox.envelopes
     assert "alice@example.com" in envelope.rcpt_tos
     errors = await env.sql("SELECT error FROM outbox_attempts WHERE ok = :f", f=False)

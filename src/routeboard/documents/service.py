@@ -22,10 +22,10 @@ from routeboard.documents.pdf import (
     render,
 )
 from routeboard.errors import Conflict
+from routeboard.invoices.service import invoice_of
 from routeboard.models import (
     AuditEntry,
     Customer,
-    Invoice,
     Payment,
     Photo,
     Quote,
@@ -50,9 +50,7 @@ async def job_document(
     job = await access_job(session, actor, job_id)
     customer = await session.get(Customer, job.customer_id)
     assert customer is not None
-    invoice = (
-        await session.execute(select(Invoice).where(Invoice.job_id == job.id))
-    ).scalar_one_or_none()
+    invoice = await invoice_of(session, job.id)
     payments: list[PaymentLine] = []
     if kind == "invoice":
         if invoice is None:

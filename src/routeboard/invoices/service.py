@@ -33,9 +33,7 @@ async def draft_invoice(session: AsyncSession, job: Job, *, at: datetime) -> Inv
         }
         for ln in quote.lines
     ]
-    invoice = (
-        await session.execute(select(Invoice).where(Invoice.job_id == job.id))
-    ).scalar_one_or_none()
+    invoice = await invoice_of(session, job.id)
     if invoice is None:
         invoice = Invoice(job_id=job.id, created_at=at)
         session.add(invoice)
@@ -66,9 +64,7 @@ async def _next_number(session: AsyncSession, year: int) -> str:
 
 async def issue_invoice(session: AsyncSession, job: Job, *, at: datetime) -> Invoice:
     """Give the draft its permanent, gap-free number."""
-    invoice = (
-        await session.execute(select(Invoice).where(Invoice.job_id == job.id))
-    ).scalar_one_or_none()
+    invoice = await invoice_of(session, job.id)
     if invoice is None:
         raise Conflict("the job has no draft invoice", code="not_completed")
     invoice.number = await _next_number(session, at.year)
@@ -78,10 +74,14 @@ async def issue_invoice(session: AsyncSession, job: Job, *, at: datetime) -> Inv
     return invoice
 
 
+async def invoice_of(session: AsyncSession, job_id: int) -> Invoice | None:
+    """The job's invoice (draft or issued), if it has one."""
+    query = select(Invoice).where(Invoice.job_id == job_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def get_invoice(session: AsyncSession, job: Job) -> Invoice:
-    invoice = (
-        await session.execute(select(Invoice).where(Invoice.job_id == job.id))
-    ).scalar_one_or_none()
+    invoice = await invoice_of(session, job.id)
     if invoice is None:
         raise NotFound(f"job {job.id} has no invoice yet", code="invoice_not_found")
     return invoice

@@ -245,26 +245,41 @@ async def list_jobs(
 async def guard_context(
     session: AsyncSession, job: Job, actor: Actor, *, reason: str | None = None
 ) -> GuardContext:
-    quote_status = (
-        await session.execute(select(Quote.status).where(Quote.job_id == job.id))
-    ).scalar_one_or_none()
-    rows = await session.execute(
-        select(Photo.kind, func.count()).where(Photo.job_id == job.id).group_by(Photo.kind)
+    [ctx] = (await guard_contexts(session, [job], actor, reason=reason)).values()
+    return ctx
+
+
+async def guard_contexts(
+    session: AsyncSession, jobs: list[Job], actor: Actor, *, reason: str | None = None
+) -> dict[int, GuardContext]:
+    """What the lifecycle rules need to judge each job: three queries however many jobs."""
+    ids = [job.id for job in jobs]
+    rows = await session.execute(select(Quote.job_id, Quote.status).where(Quote.job_id.in_(ids)))
+    quotes = {job_id: status for job_id, status in rows}
+    photos: dict[tuple[int, str], int] = {}
+    counted = await session.execute(
+        select(Photo.job_id, Photo.kind, func.count())
+        .where(Photo.job_id.in_(ids))
+        .group_by(Photo.job_id, Photo.kind)
     )
-    counts: dict[str, int] = {kind: n for kind, n in rows}
-    signed = (
-        await session.execute(select(func.count()).where(Signature.job_id == job.id))
-    ).scalar_one()
-    return GuardContext(
-        actor_role=actor.role,
-        actor_technician_id=actor.technician_id,
-        assigned_technician_id=job.technician_id,
-        quote_status=quote_status,
-        before_photos=counts.get("before", 0),
-        after_photos=counts.get("after", 0),
-        has_signature=signed > 0,
-        reason=reason,
+    for job_id, kind, n in counted:
+        photos[(job_id, kind)] = n
+    signed = set(
+        (await session.execute(select(Signature.job_id).where(Signature.job_id.in_(ids)))).scalars()
     )
+    return {
+        job.id: GuardContext(
+            actor_role=actor.role,
+            actor_technician_id=actor.technician_id,
+            assigned_technician_id=job.technician_id,
+            quote_status=quotes.get(job.id),
+            before_photos=photos.get((job.id, "before"), 0),
+            after_photos=photos.get((job.id, "after"), 0),
+            has_signature=job.id in signed,
+            reason=reason,
+        )
+        for job in jobs
+    }
 
 
 def conflict_details(guard: str, conflicts: list[Clash]) -> dict[str, object]:

@@ -27,15 +27,11 @@ log = logging.getLogger(__name__)
 
 def pick_channel(customer: Customer) -> str | None:
     """The customer's preferred channel if we may use it, else the other one, else none."""
-    usable = {
-        "sms": bool(customer.phone) and customer.sms_consent,
-        "email": bool(customer.email),
-    }
     order = [
         customer.preferred_channel,
         *(c for c in ("sms", "email") if c != customer.preferred_channel),
     ]
-    return next((c for c in order if usable.get(c)), None)
+    return next((c for c in order if _recipient(customer, c)), None)
 
 
 async def queue_message(
@@ -274,13 +270,18 @@ class Worker:
                 )
             if job.eta:
                 context["eta"] = job.eta.astimezone(tz).strftime("%-I:%M %p")
-            now = self.clock()
-            link = TrackingLink(
-                job_id=job.id, created_by_id=None, created_at=now,
-                expires_at=now + timedelta(hours=self.settings.tracking_link_hours),
-            )  # fmt: skip
-            session.add(link)
-            await session.flush()
+            # One link per message, however many attempts and channels it takes.
+            known = payload.get("tracking_link_id")
+            link = await session.get(TrackingLink, known) if isinstance(known, int) else None
+            if link is None:
+                now = self.clock()
+                link = TrackingLink(
+                    job_id=job.id, created_by_id=None, created_at=now,
+                    expires_at=now + timedelta(hours=self.settings.tracking_link_hours),
+                )  # fmt: skip
+                session.add(link)
+                await session.flush()
+                message.payload = {**payload, "tracking_link_id": link.id}
             token = issue_link_token(
                 self.key, job_id=job.id, link_id=link.id, expires=link.expires_at
             )

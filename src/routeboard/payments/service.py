@@ -23,6 +23,7 @@ from routeboard.deps import Actor
 from routeboard.errors import Conflict, NotFound
 from routeboard.events.schemas import PaymentChanged
 from routeboard.events.service import record_event
+from routeboard.invoices.service import invoice_of
 from routeboard.models import Invoice, Job, Payment, PaymentEvent
 from routeboard.payments.provider import (
     MemoryProvider,
@@ -82,9 +83,7 @@ async def _invoice(session: AsyncSession, job: Job) -> Invoice:
             f"payment is taken once the job is completed (it is {job.state})",
             code="job_not_completed",
         )
-    invoice = (
-        await session.execute(select(Invoice).where(Invoice.job_id == job.id))
-    ).scalar_one_or_none()
+    invoice = await invoice_of(session, job.id)
     if invoice is None:  # drafted at completion; missing only if data was edited by hand
         raise Conflict("the job has no invoice", code="no_invoice")
     return invoice

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from routeboard.deps import Actor
 from routeboard.errors import Forbidden
 from routeboard.jobs.schemas import Site, VehicleRead, Window
-from routeboard.jobs.service import guard_context
+from routeboard.jobs.service import guard_contexts
 from routeboard.jobs.states import GUARDS, TRANSITIONS, Action, GuardContext
 from routeboard.models import Customer, Invoice, Job, Payment
 from routeboard.tech.schemas import NextAction, TechDay, TechJob
@@ -91,9 +91,10 @@ async def technician_day(
             )
         ).all()
     )
+    contexts = await guard_contexts(session, [job for job, _ in jobs], actor)
     out = []
     for job, customer in jobs:
-        ctx = await guard_context(session, job, actor)
+        ctx = contexts[job.id]
         action = NEXT.get(job.state)
         site = Site(address=job.site_address, lat=job.site_lat, lon=job.site_lon)
         v = job.vehicle
