@@ -27,6 +27,7 @@ STAFF = frozenset({"admin", "dispatcher"})
 PEOPLE = frozenset({"admin", "dispatcher", "technician", "customer"})
 ON_JOB = frozenset({"admin", "dispatcher", "technician", "customer"})
 FIELD = frozenset({"admin", "dispatcher", "technician"})
+ADMIN = frozenset({"admin"})
 OWN_JOB = {"technician": "assigned jobs", "customer": "own jobs"}
 
 
@@ -140,6 +141,29 @@ PERMISSIONS: dict[str, Rule] = {
     "GET /api/v1/track/{token}/stream": Rule(
         public=True, note="the link is the credential; revoking it ends the stream"
     ),
+    "POST /api/v1/track/{token}/feedback": Rule(
+        public=True, note="the link is the credential; rating once done, arrival once there"
+    ),
+    "GET /api/v1/track/{token}/invoice.pdf": Rule(
+        public=True, note="the link is the credential; once the work is done"
+    ),
+    "GET /api/v1/message-templates": _rule(ADMIN, note="wording, variables and a preview"),
+    "PUT /api/v1/message-templates/{kind}": _rule(ADMIN, note="checked: it must render"),
+    "DELETE /api/v1/message-templates/{kind}": _rule(ADMIN, note="back to the default"),
+    "GET /api/v1/outbox": _rule(STAFF, note="customer messages and every attempt"),
+    "GET /api/v1/feedback/summary": _rule(ADMIN),
+    "GET /api/v1/feedback": _rule(ADMIN, note="customer ratings and comments"),
+    "GET /api/v1/pulse/today": _rule(FIELD, note="staff pulse: today's question"),
+    "POST /api/v1/pulse": _rule(FIELD, note="one answer per person and day"),
+    "GET /api/v1/polls": _rule(FIELD),
+    "POST /api/v1/polls": _rule(ADMIN),
+    "GET /api/v1/polls/{poll_id}": _rule(FIELD),
+    "PATCH /api/v1/polls/{poll_id}": _rule(ADMIN, note="close or reopen"),
+    "PUT /api/v1/polls/{poll_id}/vote": _rule(FIELD, note="open polls only"),
+    "GET /track/{token}": Rule(public=True, note="the customer's tracking page"),
+    "GET /admin/feedback": Rule(
+        public=True, note="page; redirects to /login without an admin session"
+    ),
     "GET /login": Rule(public=True, note="page"),
     "POST /login": Rule(public=True, note="page form; CSRF token required"),
     "POST /logout": _rule(PEOPLE, note="page form; CSRF token required"),
@@ -162,7 +186,11 @@ EVENT_AUDIENCE: dict[str, Rule] = {
     "job.payment": _rule(ON_JOB, OWN_JOB),
     "technician.status": _rule(FIELD, {"technician": "own status"}),
     "technician.location": _rule(FIELD, {"technician": "own position"}),
-    "technician.geofence": _rule(FIELD, {"technician": "own arrivals"}),
+    "technician.geofence": _rule(
+        PEOPLE,
+        {"technician": "own arrivals", "customer": "arrivals at their own job"},
+        note="customers see only the arrival at their own job's site",
+    ),
     "job.eta": _rule(PEOPLE, OWN_JOB),
     "alert.raised": _rule(STAFF),
     "alert.cleared": _rule(STAFF),

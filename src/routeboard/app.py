@@ -48,6 +48,7 @@ from routeboard.events.service import (
     prune_events,
     take_committed,
 )
+from routeboard.feedback.routes import router as feedback_router
 from routeboard.health.routes import router as health_router
 from routeboard.ingest.mqtt import MqttSubscriber
 from routeboard.ingest.routes import router as ingest_router
@@ -57,7 +58,8 @@ from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
 from routeboard.metrics.service import FRESH, OFFLINE_TECHNICIANS
 from routeboard.notify.channels import channels_from_settings
-from routeboard.notify.service import Worker
+from routeboard.notify.routes import router as notify_router
+from routeboard.notify.service import Worker, notify_running_late
 from routeboard.payments.routes import router as payments_router
 from routeboard.payments.service import make_provider
 from routeboard.photos.routes import router as photos_router
@@ -96,6 +98,8 @@ ROUTERS = (
     schedule_router,
     availability_router,
     tech_router,
+    notify_router,
+    feedback_router,
     events_router,
     tracking_router,
     web_router,
@@ -190,6 +194,36 @@ def message_worker(app: FastAPI) -> Worker:
     )
 
 
+async def watch_lateness(app: FastAPI) -> list[int]:
+    """One pass of the running-late check; returns the jobs whose customers were told."""
+    async with app.state.sessionmaker() as session:
+        told = await notify_running_late(
+            session, planner=app.state.planner, settings=app.state.settings,
+            now=app.state.clock(),
+        )  # fmt: skip
+        await session.commit()
+        events = take_committed(session)
+    if events:
+        await app.state.broadcaster.publish(events)
+    return told
+
+
+async def watch_lateness_forever(app: FastAPI, every_seconds: float = 60) -> None:
+    while True:
+        await anyio.sleep(every_seconds)
+        try:
+            await watch_lateness(app)
+        except Exception:  # the next pass tries again
+            log.exception("running-late check failed")
+
+
+async def send_messages(app: FastAPI, every_seconds: float = 2.0) -> None:
+    """What a message-sending process runs: the outbox worker and the running-late check."""
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(message_worker(app).run, every_seconds)
+        tasks.start_soon(watch_lateness_forever, app)
+
+
 def mqtt_subscriber(app: FastAPI) -> MqttSubscriber:
     """Device reports from the MQTT broker, each message ingested in its own transaction."""
     settings: Settings = app.state.settings
@@ -240,7 +274,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
                 tasks.start_soon(mqtt_subscriber(app).run)
             tasks.start_soon(prune_forever, app)
             if settings.notify_worker:
-                tasks.start_soon(message_worker(app).run)
+                tasks.start_soon(send_messages, app)
             # What start-up built lives as long as the process: the collector need not scan it
             # again at every full collection (which busy ingestion triggers every few batches).
             gc.freeze()

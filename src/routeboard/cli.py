@@ -76,9 +76,10 @@ def serve(
 def worker(
     every: Annotated[float, typer.Option(help="Seconds between passes over the outbox")] = 2.0,
 ) -> None:
-    """Send customer messages from the outbox (run several: each message is claimed once).
-    Set ROUTEBOARD_NOTIFY_WORKER=false on the web instances when these run."""
-    from routeboard.app import create_app, message_worker
+    """Send customer messages from the outbox and watch for technicians running late (run
+    several: each message is claimed once, each customer told once). Set
+    ROUTEBOARD_NOTIFY_WORKER=false on the web instances when these run."""
+    from routeboard.app import create_app, send_messages
 
     settings = Settings()
     app = create_app(settings)
@@ -86,7 +87,7 @@ def worker(
 
     async def main() -> None:
         try:
-            await message_worker(app).run(every)
+            await send_messages(app, every)
         finally:
             await app.state.engine.dispose()
 

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Photo size cap")
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL in links")
     shop_name: str = Field(default="Routeboard Auto Glass", description="Shown on documents")
+    shop_phone: str | None = Field(
+        default=None, description="The shop's phone: call and text buttons on the tracking page"
+    )
 
     travel_provider: Literal["estimate", "osrm", "google"] = Field(
         default="estimate", description="Travel times: offline estimate, an OSRM server, or Google"
@@ -113,6 +116,21 @@ class Settings(BaseSettings):
         default="21:00-08:00",
         pattern=r"^(\d{2}:\d{2}-\d{2}:\d{2})?$",
         description="No SMS to customers between these local times (empty: none)",
+    )
+    late_notice_minutes: float = Field(
+        default=10,
+        ge=0,
+        le=240,
+        description="Tell the customer when the projected arrival misses the window by this much",
+    )
+    late_notice_change_minutes: float = Field(
+        default=15,
+        ge=1,
+        le=240,
+        description="Another running-late message only if the estimate moves this much",
+    )
+    feedback_delay_minutes: int = Field(
+        default=60, ge=0, le=10_080, description="The survey request goes this long after work ends"
     )
     notify_worker: bool = Field(
         default=True,

@@ -5,13 +5,14 @@ Money is integer cents; instants are UTC (``UTCDateTime``); coordinates are WGS8
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Integer,
@@ -136,6 +137,11 @@ class Job(Base):
     eta: Mapped[datetime | None] = mapped_column(UTCDateTime)
     eta_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     late_alert: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The projected arrival last told to the customer in a running-late message: another goes
+    # out only when the projection moves materially from it.
+    late_notice_eta: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the technician was first seen at the site (geofence, else the start of work).
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Pinned jobs keep their time when a day is optimised.
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Set when a dispatcher forced an infeasible placement; shown on the board.
@@ -349,6 +355,18 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class MessageTemplate(Base):
+    """An admin's wording for one kind of customer message; without a row, the default."""
+
+    __tablename__ = "message_templates"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
 class OutboxAttempt(Base):
     """One try at delivering a message: when, through which channel, and what came of it."""
 
@@ -495,3 +513,64 @@ class RejectedReport(Base):
     payload: Mapped[Any] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     api_key_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class Feedback(Base):
+    """A customer's answer about one job: the 1-5 rating after completion, or the "did we
+    arrive on time?" pulse after arrival. One of each per job; a second answer replaces it."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("job_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "rating" or "arrival"
+    rating: Mapped[int | None] = mapped_column(Integer)
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # VADER's compound score of the comment (-1..1); None without a comment.
+    sentiment: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PulseAnswer(Base):
+    """A staff member's answer to the day's pulse question (one per person, day and question)."""
+
+    __tablename__ = "pulse_answers"
+    __table_args__ = (UniqueConstraint("user_id", "day", "question"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    question: Mapped[str] = mapped_column(String(40))
+    score: Mapped[int] = mapped_column(Integer)  # 1-5
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Poll(Base):
+    """A feature-request poll: staff rank its options."""
+
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    question: Mapped[str] = mapped_column(String(200))
+    options: Mapped[list[str]] = mapped_column(JSON)
+    open: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PollVote(Base):
+    """One person's ranking of a poll's options (indexes, most wanted first)."""
+
+    __tablename__ = "poll_votes"
+    __table_args__ = (UniqueConstraint("poll_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ranking: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

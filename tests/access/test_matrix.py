@@ -133,6 +133,31 @@ async def _track_stream(env: Env) -> Request:
     return method, url + "/stream", kwargs
 
 
+async def _track_done(env: Env, suffix: str, method: str = "GET", **kwargs: Any) -> Request:
+    jid = await to_state(env, "completed")
+    r = await env.client.post(f"/api/v1/jobs/{jid}/tracking-link", headers=env.h("dispatcher"))
+    return method, f"/api/v1/track/{r.json()['token']}{suffix}", kwargs
+
+
+async def _track_page(env: Env) -> Request:
+    _, url, kwargs = await _track(env)
+    return "GET", url.replace("/api/v1", ""), kwargs
+
+
+POLL = {"question": "What should we build next?", "options": ["Route map", "Parts orders"]}
+
+
+def poll(method: str, suffix: str = "", **kwargs: Any) -> Setup:
+    async def setup(env: Env) -> Request:
+        r = await env.client.post("/api/v1/polls", json=POLL, headers=env.h("admin"))
+        return method, f"/api/v1/polls/{r.json()['id']}{suffix}", kwargs
+
+    return setup
+
+
+FIELD_OK = {"admin": -1, "dispatcher": -1, "tech1": -1, "tech2": -1}
+
+
 async def _web_login(env: Env) -> Request:
     page = await env.client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -406,6 +431,43 @@ CASES: dict[str, Case] = {
     "WS /api/v1/ws": Case(fixed("WS", "/api/v1/ws"), people(101) | {"anonymous": 403}),
     "GET /api/v1/track/{token}": Case(_track, public(200)),
     "GET /api/v1/track/{token}/stream": Case(_track_stream, public(200)),
+    "POST /api/v1/track/{token}/feedback": Case(
+        lambda env: _track_done(env, "/feedback", "POST", json={"kind": "rating", "rating": 5}),
+        public(200),
+    ),
+    "GET /api/v1/track/{token}/invoice.pdf": Case(
+        lambda env: _track_done(env, "/invoice.pdf"), public(200)
+    ),
+    "GET /track/{token}": Case(_track_page, public(200)),
+    "GET /api/v1/message-templates": Case(
+        fixed("GET", "/api/v1/message-templates"), admin_only(200)
+    ),
+    "PUT /api/v1/message-templates/{kind}": Case(
+        fixed(
+            "PUT",
+            "/api/v1/message-templates/on_my_way",
+            json={"subject": "On the way", "body": "{{ technician }} is coming"},
+        ),
+        admin_only(200),
+    ),
+    "DELETE /api/v1/message-templates/{kind}": Case(
+        fixed("DELETE", "/api/v1/message-templates/on_my_way"), admin_only(200)
+    ),
+    "GET /api/v1/outbox": Case(fixed("GET", "/api/v1/outbox"), staff(200)),
+    "GET /api/v1/feedback/summary": Case(fixed("GET", "/api/v1/feedback/summary"), admin_only(200)),
+    "GET /api/v1/feedback": Case(fixed("GET", "/api/v1/feedback"), admin_only(200)),
+    "GET /api/v1/pulse/today": Case(fixed("GET", "/api/v1/pulse/today"), table(200, **FIELD_OK)),
+    "POST /api/v1/pulse": Case(
+        fixed("POST", "/api/v1/pulse", json={"score": 4}), table(200, **FIELD_OK)
+    ),
+    "GET /api/v1/polls": Case(fixed("GET", "/api/v1/polls"), table(200, **FIELD_OK)),
+    "POST /api/v1/polls": Case(fixed("POST", "/api/v1/polls", json=POLL), admin_only(201)),
+    "GET /api/v1/polls/{poll_id}": Case(poll("GET"), table(200, **FIELD_OK)),
+    "PATCH /api/v1/polls/{poll_id}": Case(poll("PATCH", json={"open": False}), admin_only(200)),
+    "PUT /api/v1/polls/{poll_id}/vote": Case(
+        poll("PUT", "/vote", json={"ranking": [1, 0]}), table(200, **FIELD_OK)
+    ),
+    "GET /admin/feedback": Case(fixed("GET", "/admin/feedback"), public(303) | {"admin": 200}),
     "GET /login": Case(fixed("GET", "/login"), public(200)),
     "POST /login": Case(_web_login, public(303)),
     "POST /logout": Case(fixed("POST", "/logout"), people(303)),

@@ -29,6 +29,7 @@ from routeboard.events.schemas import (
 )
 from routeboard.events.service import record_event
 from routeboard.models import Branch, Job, Technician, TechnicianStatus
+from routeboard.notify.service import queue_message
 from routeboard.schedule.service import Planner
 from routeboard.travel.estimate import Point
 
@@ -287,9 +288,24 @@ async def apply_fix(
             continue
         if place == "job" and row.status == "en_route":
             status = "on_site"
+            if where.active is not None:
+                await _arrived(session, where.active, at=new_states[key].since or fix.at)
         elif place == "branch" and where.active is None:
             status = "available"
     return status
+
+
+async def _arrived(session: AsyncSession, job: Job, *, at: datetime) -> None:
+    """The first arrival at the site: recorded on the job, and the customer is told (once;
+    driving off and back does not tell them again)."""
+    if job.arrived_at is not None:
+        return
+    job.arrived_at = at
+    tech = await session.get(Technician, job.technician_id) if job.technician_id else None
+    await queue_message(
+        session, kind="arrived", job=job, at=at,
+        payload={"technician_first_name": tech.name.split()[0] if tech else None},
+    )  # fmt: skip
 
 
 async def update_eta(

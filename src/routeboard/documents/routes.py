@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["documents"])
 PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}}}
 
 
-def _pdf(content: bytes, name: str) -> Response:
+def pdf_response(content: bytes, name: str) -> Response:
     headers = {"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "private"}
     return Response(content, media_type="application/pdf", headers=headers)
 
@@ -29,7 +29,7 @@ async def work_order(
     content = await service.job_document(
         session, job_id, "work_order", actor=actor, settings=settings
     )
-    return _pdf(content, f"work-order-{job_id}.pdf")
+    return pdf_response(content, f"work-order-{job_id}.pdf")
 
 
 @router.get("/{job_id}/documents/invoice.pdf", response_class=Response, responses=PDF)
@@ -38,4 +38,4 @@ async def invoice(
 ) -> Response:
     """The invoice with payments received and the balance due (once the job is completed)."""
     content = await service.job_document(session, job_id, "invoice", actor=actor, settings=settings)
-    return _pdf(content, f"invoice-{job_id}.pdf")
+    return pdf_response(content, f"invoice-{job_id}.pdf")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.errors import Conflict, NotFound
-from routeboard.models import Counter, Invoice, Job, Quote
+from routeboard.models import Counter, Invoice, Job, Payment, Quote
 from routeboard.quotes.pricing import split
 
 
@@ -85,3 +85,13 @@ async def get_invoice(session: AsyncSession, job: Job) -> Invoice:
     if invoice is None:
         raise NotFound(f"job {job.id} has no invoice yet", code="invoice_not_found")
     return invoice
+
+
+async def paid_cents(session: AsyncSession, invoice: Invoice) -> int:
+    """What has been paid on the invoice so far (settled payments only)."""
+    total = await session.execute(
+        select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
+            Payment.invoice_id == invoice.id, Payment.status == "succeeded"
+        )
+    )
+    return int(total.scalar_one())

@@ -111,6 +111,7 @@ async def transition_job(
     job_id: Id,
     body: TransitionRequest,
     session: SessionDep,
+    settings: SettingsDep,
     actor: Authorized,
     key: IdempotencyKey = None,
     occurred_at: OccurredAt = None,
@@ -119,7 +120,9 @@ async def transition_job(
     ``X-Occurred-At`` the action is recorded at the time it happened (an offline queue)."""
 
     async def apply() -> JobRead:
-        job = await service.transition_job(session, job_id, body, actor=as_of(actor, occurred_at))
+        job = await service.transition_job(
+            session, job_id, body, actor=as_of(actor, occurred_at), tz=settings.tz
+        )
         return await service.field_view(session, actor, job)
 
     print_ = fingerprint("transition", str(job_id), body.model_dump_json())

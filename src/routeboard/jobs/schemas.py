@@ -232,7 +232,7 @@ class JobRead(BaseModel):
         )
 
 
-Progress = Literal["queued", "on_the_way", "working", "done", "cancelled"]
+Progress = Literal["queued", "on_the_way", "arrived", "working", "done", "cancelled"]
 PROGRESS: dict[str, Progress] = {
     "quoted": "queued",
     "scheduled": "queued",
@@ -269,18 +269,20 @@ class JobCustomerView(BaseModel):
     scheduled_start: datetime | None
     scheduled_end: datetime | None
     eta: datetime | None
+    late_minutes: float = 0.0
     technician: TechnicianCard | None
 
     @classmethod
     def of(cls, job: Job, technician: Technician | None) -> JobCustomerView:
         window = Window.of(job)
         v = job.vehicle
-        # Until live positions arrive (availability), the promised start is the best estimate.
-        eta = job.scheduled_start if job.state in ("scheduled", "en_route") else None
+        eta = customer_eta(job)
+        promised = job.window_end or job.scheduled_start
+        late = max(0.0, (eta - promised).total_seconds() / 60) if eta and promised else 0.0
         return cls(
             id=job.id,
             state=job.state,
-            progress=PROGRESS[job.state],
+            progress=progress_of(job),
             service_type=job.service_type,
             site_address=job.site_address,
             vehicle=VehicleCard(year=v.year, make=v.make, model=v.model),
@@ -288,7 +290,24 @@ class JobCustomerView(BaseModel):
             scheduled_start=job.scheduled_start,
             scheduled_end=job.scheduled_end,
             eta=eta,
+            late_minutes=round(late, 1),
             technician=TechnicianCard(first_name=technician.name.split()[0])
             if technician and job.state != "cancelled"
             else None,
         )
+
+
+def customer_eta(job: Job) -> datetime | None:
+    """The arrival time the customer is told: the live estimate while driving to them, else
+    the projection last sent in a running-late message, else the booked start."""
+    if job.state not in ("scheduled", "en_route") or job.arrived_at is not None:
+        return None
+    if job.state == "en_route" and job.eta is not None:
+        return job.eta
+    return job.late_notice_eta or job.scheduled_start
+
+
+def progress_of(job: Job) -> Progress:
+    if job.state == "en_route" and job.arrived_at is not None:
+        return "arrived"
+    return PROGRESS[job.state]

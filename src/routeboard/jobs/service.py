@@ -41,12 +41,22 @@ from routeboard.jobs.states import (
     State,
     decide,
 )
-from routeboard.models import Customer, Job, Photo, Quote, Signature, Technician, Vehicle
+from routeboard.models import (
+    Customer,
+    Job,
+    Photo,
+    Quote,
+    Signature,
+    Technician,
+    TechnicianStatus,
+    Vehicle,
+)
 from routeboard.notify.service import queue_message
 from routeboard.pagination import PageParams, paginate
 from routeboard.schedule.feasibility import Conflict as Clash
 from routeboard.schedule.schemas import Move
 from routeboard.schedule.service import Planner, day_conflicts, local_day, placement_conflicts
+from routeboard.travel.estimate import Point, estimate
 
 JobView = JobRead | JobCustomerView
 
@@ -414,6 +424,27 @@ async def _unschedule(session: AsyncSession, job: Job, actor: Actor, before: Sta
     job.scheduled_start = job.scheduled_end = None
 
 
+async def _first_eta(
+    session: AsyncSession, job: Job, data: TransitionRequest, *, at: datetime, tz: ZoneInfo
+) -> None:
+    """An arrival estimate the moment the technician sets off, so "on my way" can say when:
+    from where the phone was when tapped, else the last position heard from it. Live
+    positions refine it after (``availability.service.update_eta``)."""
+    origin: Point | None = None
+    if data.lat is not None and data.lon is not None:
+        origin = Point(data.lat, data.lon)
+    elif job.technician_id is not None:
+        status = await session.get(TechnicianStatus, job.technician_id)
+        fresh = status and status.position_at and at - status.position_at < timedelta(hours=1)
+        if status and fresh and status.lat is not None and status.lon is not None:
+            origin = Point(status.lat, status.lon)
+    if origin is None:
+        job.eta = None
+        return
+    leg = estimate(origin, Point(job.site_lat, job.site_lon), at.astimezone(tz))
+    job.eta, job.eta_at = at + timedelta(minutes=leg.minutes), None
+
+
 async def _start_travel(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
     job.en_route_at = actor.at
     tech = await session.get(Technician, job.technician_id) if job.technician_id else None
@@ -424,6 +455,7 @@ async def _start_travel(session: AsyncSession, job: Job, actor: Actor, before: S
         payload={
             "technician_first_name": tech.name.split()[0] if tech else None,
             "scheduled_start": job.scheduled_start.isoformat() if job.scheduled_start else None,
+            "eta": job.eta.isoformat() if job.eta else None,
         },
         at=actor.at,
     )
@@ -431,11 +463,16 @@ async def _start_travel(session: AsyncSession, job: Job, actor: Actor, before: S
 
 async def _start_work(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
     job.labor_started_at = actor.at
+    # Without a geofence arrival (no GPS), starting work is the best record of arriving.
+    job.arrived_at = job.arrived_at or actor.at
 
 
 async def _complete(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
     job.labor_ended_at = actor.at
     await draft_invoice(session, job, at=actor.at)
+    await queue_message(session, kind="job_completed", job=job, payload={}, at=actor.at)
+    # The worker holds it back by the configured delay (see ``Worker.deliver``).
+    await queue_message(session, kind="feedback_request", job=job, payload={}, at=actor.at)
 
 
 async def _invoice(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
@@ -458,9 +495,15 @@ EFFECTS: dict[Action, Effect] = {
 
 
 async def transition_job(
-    session: AsyncSession, job_id: int, data: TransitionRequest, *, actor: Actor
+    session: AsyncSession,
+    job_id: int,
+    data: TransitionRequest,
+    *,
+    actor: Actor,
+    tz: ZoneInfo | None = None,
 ) -> Job:
-    """Move a job through its lifecycle by ``data.action``, or refuse naming the rule."""
+    """Move a job through its lifecycle by ``data.action``, or refuse naming the rule. ``tz``
+    (the business's) lets setting off estimate the first ETA for the customer."""
     job = await load_job_for_action(session, actor, job_id)
     action = Action(data.action)
     ctx = await guard_context(session, job, actor, reason=data.reason)
@@ -473,6 +516,8 @@ async def transition_job(
     job.state = target.value
     if action is Action.CANCEL:
         job.cancel_reason = (data.reason or "").strip()
+    if action is Action.START_TRAVEL and tz is not None:
+        await _first_eta(session, job, data, at=actor.at, tz=tz)
     await EFFECTS[action](session, job, actor, before)
     if technician_id is not None and action.value in STATUS_OF_ACTION:
         await set_status(session, technician_id, STATUS_OF_ACTION[action.value], at=actor.at)

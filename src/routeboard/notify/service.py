@@ -6,21 +6,37 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
+from jinja2 import TemplateError, TemplateSyntaxError, meta
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from routeboard.auth.tokens import issue_link_token
 from routeboard.config import Settings
-from routeboard.events.schemas import AlertRaised, EventRead
+from routeboard.deps import Actor, system_actor
+from routeboard.errors import InvalidInput, NotFound
+from routeboard.events.schemas import AlertRaised, EventRead, JobEta
 from routeboard.events.service import record_event, take_committed
-from routeboard.models import Customer, Job, OutboxAttempt, OutboxMessage, TrackingLink
+from routeboard.invoices.service import invoice_of, paid_cents
+from routeboard.models import (
+    Customer,
+    Job,
+    MessageTemplate,
+    OutboxAttempt,
+    OutboxMessage,
+    TrackingLink,
+)
 from routeboard.notify.channels import Channel, Message, Outcome
+from routeboard.notify.schemas import AttemptRead, OutboxRead, TemplateIn, TemplateRead
+from routeboard.pagination import PageParams, paginate
+from routeboard.schedule.service import Planner, day_schedule
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +51,12 @@ def pick_channel(customer: Customer) -> str | None:
 
 
 async def queue_message(
-    session: AsyncSession, *, kind: str, job: Job, payload: dict[str, Any], at: datetime
+    session: AsyncSession,
+    *,
+    kind: str,
+    job: Job,
+    payload: dict[str, Any],
+    at: datetime,
 ) -> OutboxMessage:
     customer = await session.get(Customer, job.customer_id)
     assert customer is not None
@@ -78,13 +99,47 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hi {{ first_name }}, {{ technician or 'your technician' }} from {{ shop }} is on the "
         "way{% if eta %}, arriving around {{ eta }}{% endif %}. Track: {{ tracking_url }}",
     ),
+    "running_late": (
+        "{{ technician or 'Your technician' }} is running late",
+        "Hi {{ first_name }}, sorry: {{ technician or 'your technician' }} from {{ shop }} is "
+        "running about {{ late_minutes }} min behind. New arrival time: around {{ eta }}. "
+        "Track: {{ tracking_url }}",
+    ),
+    "arrived": (
+        "{{ technician or 'Your technician' }} has arrived",
+        "Hi {{ first_name }}, {{ technician or 'your technician' }} from {{ shop }} has "
+        "arrived. Did we arrive on time? Tell us: {{ tracking_url }}",
+    ),
+    "job_completed": (
+        "Your receipt from {{ shop }}",
+        "Hi {{ first_name }}, the work on your {{ vehicle }} is done. Total {{ total }}"
+        "{% if insurer_pays %}, your insurer pays {{ insurer_pays }}{% endif %}"
+        "{% if balance %}, balance due {{ balance }}{% endif %}. Invoice: {{ invoice_url }}",
+    ),
+    "feedback_request": (
+        "How did we do?",
+        "Hi {{ first_name }}, how did {{ shop }} do today? One tap to rate us: "
+        "{{ tracking_url }}#survey",
+    ),
 }
+# What a template may use, per kind (shown to the admin editing it, and used to check it).
+VARIABLES: dict[str, tuple[str, ...]] = {
+    kind: ("shop", "first_name", "technician", "window", "eta", "tracking_url", "vehicle")
+    for kind in TEMPLATES
+}
+VARIABLES["running_late"] += ("late_minutes",)
+VARIABLES["job_completed"] += ("total", "insurer_pays", "paid", "balance", "invoice_url")
 FALLBACK = {"sms": "email"}
 MAX_ATTEMPTS = 5
 
 
-def render(kind: str, context: Mapping[str, Any]) -> tuple[str, str]:
-    subject, body = TEMPLATES.get(kind, ("A message from {{ shop }}", "{{ shop }}: {{ kind }}"))
+def render(
+    kind: str, context: Mapping[str, Any], wording: tuple[str, str] | None = None
+) -> tuple[str, str]:
+    """Subject and text of a message, in the admin's ``wording`` if given, else the default."""
+    subject, body = wording or TEMPLATES.get(
+        kind, ("A message from {{ shop }}", "{{ shop }}: {{ kind }}")
+    )
     return (
         _jinja.from_string(subject).render(context),
         _jinja.from_string(body).render(context),
@@ -114,6 +169,37 @@ def quiet_until(now: datetime, tz: ZoneInfo, spec: str) -> datetime | None:
         return None
     day = local.date() if clock < end else local.date() + timedelta(days=1)
     return datetime.combine(day, end, tzinfo=tz)
+
+
+def render_stored(
+    kind: str, context: Mapping[str, Any], stored: MessageTemplate | None
+) -> tuple[str, str]:
+    """In the admin's wording when there is one. Should it fail at send time (it was checked
+    when saved, but the sandbox can still refuse an operation on real data), the default
+    wording goes instead: the customer is told either way."""
+    if stored is not None:
+        try:
+            return render(kind, context, (stored.subject, stored.body))
+        except Exception:
+            log.exception("the %s template failed; sending the default wording", kind)
+    return render(kind, context)
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+async def _receipt(session: AsyncSession, job: Job) -> dict[str, str]:
+    invoice = await invoice_of(session, job.id)
+    if invoice is None:
+        return {}
+    paid = await paid_cents(session, invoice)
+    return {
+        "total": _money(invoice.total_cents),
+        "insurer_pays": _money(invoice.insurer_share_cents) if invoice.insurer_share_cents else "",
+        "paid": _money(paid),
+        "balance": _money(max(0, invoice.customer_share_cents - paid)),
+    }
 
 
 def _recipient(customer: Customer, channel: str) -> str | None:
@@ -221,19 +307,17 @@ class Worker:
                 message.status, message.last_error = "failed", "the customer is gone"
                 await session.commit()
                 return
-            wait = quiet_until(self.clock(), self.settings.tz, self.settings.quiet_hours)
-            if message.channel == "sms" and wait is not None:
-                # Nobody wants a text at 11 pm: held, not tried (no attempt is spent).
+            if (wait := self._hold(message)) is not None:
+                # Held, not tried (no attempt is spent).
                 message.next_attempt_at, message.claimed_by, message.claimed_until = (
-                    wait,
-                    None,
-                    None,
-                )
+                    wait, None, None,
+                )  # fmt: skip
                 await session.commit()
                 return
             to = _recipient(customer, message.channel)
-            subject, body = render(
-                message.kind, await self._context(session, message, customer, job)
+            context = await self._context(session, message, customer, job)
+            subject, body = render_stored(
+                message.kind, context, await session.get(MessageTemplate, message.kind)
             )
             await session.commit()  # the tracking link minted for the text
         if to is None:
@@ -246,6 +330,18 @@ class Worker:
                 Message(channel=message.channel, to=to, subject=subject, body=body)  # type: ignore[arg-type]
             )
         await self._record(message_id, outcome)
+
+    def _hold(self, message: OutboxMessage) -> datetime | None:
+        """Until when a message must wait: the survey goes a while after the work ends, once
+        the customer has seen it; nobody wants a text at 11 pm."""
+        now = self.clock()
+        if message.kind == "feedback_request":
+            due = message.created_at + timedelta(minutes=self.settings.feedback_delay_minutes)
+            if due > now:
+                return due
+        if message.channel == "sms":
+            return quiet_until(now, self.settings.tz, self.settings.quiet_hours)
+        return None
 
     async def _context(
         self, session: AsyncSession, message: OutboxMessage, customer: Customer, job: Job | None
@@ -260,16 +356,22 @@ class Worker:
             "tracking_url": "",
             "window": "",
             "eta": "",
+            "vehicle": "",
         }
         if job is not None:
+            v = job.vehicle
+            context["vehicle"] = f"{v.year} {v.make} {v.model}"
             start = job.window_start or job.scheduled_start
             end = job.window_end or job.scheduled_end
             if start and end:
                 context["window"] = (
                     f"{_local(start, tz)}–{end.astimezone(tz).strftime('%-I:%M %p')}"
                 )
-            if job.eta:
-                context["eta"] = job.eta.astimezone(tz).strftime("%-I:%M %p")
+            told = payload.get("eta")
+            eta = datetime.fromisoformat(told) if isinstance(told, str) else job.eta
+            if eta:
+                context["eta"] = eta.astimezone(tz).strftime("%-I:%M %p")
+            context["late_minutes"] = payload.get("late_minutes", "")
             # One link per message, however many attempts and channels it takes.
             known = payload.get("tracking_link_id")
             link = await session.get(TrackingLink, known) if isinstance(known, int) else None
@@ -285,7 +387,11 @@ class Worker:
             token = issue_link_token(
                 self.key, job_id=job.id, link_id=link.id, expires=link.expires_at
             )
-            context["tracking_url"] = f"{self.settings.public_url.rstrip('/')}/track/{token}"
+            base = self.settings.public_url.rstrip("/")
+            context["tracking_url"] = f"{base}/track/{token}"
+            context["invoice_url"] = f"{base}/api/v1/track/{token}/invoice.pdf"
+            if message.kind == "job_completed":
+                context.update(await _receipt(session, job))
         return context
 
     async def _record(self, message_id: int, outcome: Outcome) -> None:
@@ -337,3 +443,195 @@ class Worker:
             at=now,
             job=job,
         )  # fmt: skip
+
+
+async def notify_running_late(
+    session: AsyncSession, *, planner: Planner, settings: Settings, now: datetime
+) -> list[int]:
+    """Tell each customer whose technician is now projected to miss their window (else their
+    booked start) by more than ``late_notice_minutes``, with the new arrival time; returns the
+    jobs told.
+
+    Run every minute: overruns happen by time passing, with nobody tapping anything. A
+    customer hears again only when the estimate moves by ``late_notice_change_minutes`` from
+    what they were told. The marker is set by a conditional UPDATE, so several instances
+    running this at once tell each customer once.
+    """
+    day = now.astimezone(planner.tz).date()
+    actor = replace(system_actor("lateness"), at=now)
+    schedule = await day_schedule(session, day, actor=actor, planner=planner)
+    pending = [
+        (item, tech.name)
+        for tech in schedule.technicians
+        for item in tech.jobs
+        if item.state in ("scheduled", "en_route")
+    ]
+    jobs = {
+        j.id: j
+        for j in (
+            await session.execute(select(Job).where(Job.id.in_([i.job_id for i, _ in pending])))
+        ).scalars()
+    }
+    told: list[int] = []
+    for item, name in pending:
+        job = jobs[item.job_id]
+        if job.arrived_at is not None:
+            continue
+        # Driving to them with live positions: that estimate beats the day's projection.
+        arrival = job.eta if job.state == "en_route" and job.eta else item.projected_arrival
+        promised = job.window_end or job.scheduled_start
+        if promised is None:
+            continue
+        late = (arrival - promised).total_seconds() / 60
+        if late <= settings.late_notice_minutes:
+            continue
+        before = job.late_notice_eta
+        moved = abs((arrival - before).total_seconds()) / 60 if before else None
+        if moved is not None and moved < settings.late_notice_change_minutes:
+            continue
+        guard = Job.late_notice_eta.is_(None) if before is None else Job.late_notice_eta == before
+        won = await session.execute(
+            update(Job)
+            .where(Job.id == job.id, guard)
+            .values(late_notice_eta=arrival)
+            .execution_options(synchronize_session=False)
+        )
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another instance told them just now
+        job.late_notice_eta = arrival
+        behind = round((arrival - (job.scheduled_start or promised)).total_seconds() / 60)
+        await queue_message(
+            session, kind="running_late", job=job, at=now,
+            payload={
+                "technician_first_name": name.split()[0], "eta": arrival.isoformat(),
+                "late_minutes": behind,
+            },
+        )  # fmt: skip
+        await record_event(
+            session,
+            JobEta(
+                technician_id=job.technician_id, eta=arrival,
+                minutes=round(max(0.0, (arrival - now).total_seconds() / 60), 1),
+                approximate=item.approximate, late_minutes=round(late, 1),
+            ),
+            at=now, job=job,
+        )  # fmt: skip
+        told.append(job.id)
+    return told
+
+
+# Admin: templates and the outbox -----------------------------------------------------------
+
+SAMPLE: dict[str, Any] = {
+    "kind": "", "shop": "Routeboard Auto Glass", "first_name": "Dana", "technician": "Marco",
+    "window": "Tue Nov 24, 10:00 AM–12:00 PM", "eta": "10:42 AM", "vehicle": "2021 Toyota Camry",
+    "tracking_url": "https://example.invalid/track/TOKEN", "late_minutes": 25,
+    "total": "$412.50", "insurer_pays": "$312.50", "paid": "$100.00", "balance": "$0.00",
+    "invoice_url": "https://example.invalid/api/v1/track/TOKEN/invoice.pdf",
+}  # fmt: skip
+
+
+def _read_template(kind: str, stored: MessageTemplate | None) -> TemplateRead:
+    subject, body = (stored.subject, stored.body) if stored else TEMPLATES[kind]
+    _, preview = render_stored(kind, {**SAMPLE, "kind": kind}, stored)
+    return TemplateRead(
+        kind=kind, subject=subject, body=body, customized=stored is not None,
+        variables=list(VARIABLES[kind]), updated_at=stored.updated_at if stored else None,
+        preview=preview,
+    )  # fmt: skip
+
+
+def _known_kind(kind: str) -> None:
+    if kind not in TEMPLATES:
+        raise NotFound(
+            f"no message kind {kind!r}", code="template_not_found",
+            details={"kinds": sorted(TEMPLATES)},
+        )  # fmt: skip
+
+
+async def list_templates(session: AsyncSession) -> list[TemplateRead]:
+    stored = {t.kind: t for t in (await session.execute(select(MessageTemplate))).scalars()}
+    return [_read_template(kind, stored.get(kind)) for kind in TEMPLATES]
+
+
+async def save_template(
+    session: AsyncSession, kind: str, data: TemplateIn, *, actor: Actor
+) -> TemplateRead:
+    """Replace the wording of one message kind, refused (naming the line) if it does not
+    render: a broken template must fail here, in front of the admin, not at 7 am on a
+    customer's phone."""
+    _known_kind(kind)
+    for part, text in (("subject", data.subject), ("body", data.body)):
+        try:
+            unknown = meta.find_undeclared_variables(_jinja.parse(text)) - {
+                "kind",
+                *VARIABLES[kind],
+            }
+            if unknown:
+                raise InvalidInput(
+                    f"the {part} uses unknown variables: {', '.join(sorted(unknown))}",
+                    code="template_invalid",
+                    details={"part": part, "unknown": sorted(unknown),
+                             "variables": list(VARIABLES[kind])},
+                )  # fmt: skip
+            _jinja.from_string(text).render({**SAMPLE, "kind": kind})
+        except TemplateSyntaxError as exc:
+            raise InvalidInput(
+                f"the {part} is not a valid template: {exc.message} (line {exc.lineno})",
+                code="template_invalid", details={"part": part, "line": exc.lineno},
+            ) from exc  # fmt: skip
+        except (SecurityError, TemplateError, TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"the {part} does not render: {exc}", code="template_invalid",
+                details={"part": part},
+            ) from exc  # fmt: skip
+    stored = await session.get(MessageTemplate, kind, with_for_update=True)
+    if stored is None:
+        stored = MessageTemplate(kind=kind)
+        session.add(stored)
+    stored.subject, stored.body = data.subject, data.body
+    stored.updated_at, stored.updated_by_id = actor.at, actor.user_id
+    await session.flush()
+    return _read_template(kind, stored)
+
+
+async def reset_template(session: AsyncSession, kind: str) -> TemplateRead:
+    _known_kind(kind)
+    await session.execute(delete(MessageTemplate).where(MessageTemplate.kind == kind))
+    return _read_template(kind, None)
+
+
+async def list_outbox(
+    session: AsyncSession, *, page: PageParams, status: str | None, job_id: int | None
+) -> tuple[list[OutboxRead], int]:
+    """Newest first, each with its attempts: what was sent, what is waiting, what failed."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    if job_id is not None:
+        query = query.where(OutboxMessage.job_id == job_id)
+    rows, total = await paginate(session, query, page)
+    attempts: dict[int, list[AttemptRead]] = {m.id: [] for m in rows}
+    if rows:
+        found = await session.execute(
+            select(OutboxAttempt)
+            .where(OutboxAttempt.message_id.in_(list(attempts)))
+            .order_by(OutboxAttempt.id)
+        )
+        for a in found.scalars():
+            attempts[a.message_id].append(
+                AttemptRead(
+                    at=a.at, channel=a.channel, ok=a.ok, transient=a.transient, error=a.error,
+                    worker=a.worker,
+                )
+            )  # fmt: skip
+    items = [
+        OutboxRead(
+            id=m.id, kind=m.kind, job_id=m.job_id, customer_id=m.customer_id, channel=m.channel,
+            status=m.status, attempts=m.attempts, created_at=m.created_at,
+            next_attempt_at=m.next_attempt_at, sent_at=m.sent_at, last_error=m.last_error,
+            history=attempts[m.id],
+        )
+        for m in rows
+    ]  # fmt: skip
+    return items, total

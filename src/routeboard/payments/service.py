@@ -13,7 +13,7 @@ import logging
 
 import httpx
 import segno
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import access_job, load_job_for_field_work
@@ -23,7 +23,7 @@ from routeboard.deps import Actor
 from routeboard.errors import Conflict, NotFound
 from routeboard.events.schemas import PaymentChanged
 from routeboard.events.service import record_event
-from routeboard.invoices.service import invoice_of
+from routeboard.invoices.service import invoice_of, paid_cents
 from routeboard.models import Invoice, Job, Payment, PaymentEvent
 from routeboard.payments.provider import (
     MemoryProvider,
@@ -89,15 +89,6 @@ async def _invoice(session: AsyncSession, job: Job) -> Invoice:
     return invoice
 
 
-async def _paid(session: AsyncSession, invoice: Invoice) -> int:
-    total = await session.execute(
-        select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
-            Payment.invoice_id == invoice.id, Payment.status == "succeeded"
-        )
-    )
-    return int(total.scalar_one())
-
-
 def _money(cents: int) -> str:
     return f"${cents / 100:,.2f}"
 
@@ -114,7 +105,7 @@ async def start_payment(
     """Take what the customer owes on a completed job by ``method``."""
     job = await load_job_for_field_work(session, actor, job_id)
     invoice = await _invoice(session, job)
-    due = invoice.customer_share_cents - await _paid(session, invoice)
+    due = invoice.customer_share_cents - await paid_cents(session, invoice)
     if method == "insurance_only":
         if due > 0:
             # The customer's share is theirs to pay: waiving a deductible is not ours to offer.

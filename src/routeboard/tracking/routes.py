@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from routeboard.access import Authorized
 from routeboard.db import Id
 from routeboard.deps import SessionDep, SettingsDep, client_of
+from routeboard.documents.routes import PDF, pdf_response
+from routeboard.documents.service import job_document
 from routeboard.events.board import BoardFilter
 from routeboard.events.routes import EventStreamResponse, event_stream
-from routeboard.jobs.schemas import JobCustomerView
+from routeboard.feedback.schemas import FeedbackIn, FeedbackRead
+from routeboard.feedback.service import answer
 from routeboard.tracking import service
 from routeboard.tracking.schemas import TrackingLinkCreated, TrackingLinksRevoked, TrackView
 
@@ -49,8 +53,36 @@ async def read_tracking(
     job = await service.job_for_link(
         session, token, key=request.app.state.signing_key, now=request.app.state.clock()
     )
-    technician = await service.technician_of(session, job)
-    return TrackView(shop_name=settings.shop_name, job=JobCustomerView.of(job, technician))
+    return await service.track_view(session, job, token, settings=settings)
+
+
+@router.post("/track/{token}/feedback", response_model=FeedbackRead)
+async def send_feedback(
+    token: str, body: FeedbackIn, request: Request, session: SessionDep
+) -> FeedbackRead:
+    """The customer's rating (once the work is done) or "did we arrive on time?" (once the
+    technician is there). Answering again replaces the earlier answer."""
+    clock = request.app.state.clock
+    job = await service.job_for_link(session, token, key=request.app.state.signing_key, now=clock())
+    addr, agent = client_of(request)
+    visitor = replace(service.link_visitor(job, at=clock(), client_addr=addr), user_agent=agent)
+    row = await answer(session, job.id, body, actor=visitor)
+    return FeedbackRead(
+        kind=row.kind, rating=row.rating, on_time=row.on_time, comment=row.comment,
+        created_at=row.created_at,
+    )  # fmt: skip
+
+
+@router.get("/track/{token}/invoice.pdf", response_class=Response, responses=PDF)
+async def tracking_invoice(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """The invoice, for the customer holding the link (once the work is done)."""
+    clock = request.app.state.clock
+    job = await service.job_for_link(session, token, key=request.app.state.signing_key, now=clock())
+    visitor = service.link_visitor(job, at=clock(), client_addr=None)
+    content = await job_document(session, job.id, "invoice", actor=visitor, settings=settings)
+    return pdf_response(content, f"invoice-{job.id}.pdf")
 
 
 @router.get(

@@ -12,8 +12,12 @@ from routeboard.auth.tokens import issue_link_token, read_link_token
 from routeboard.config import Settings
 from routeboard.deps import Actor
 from routeboard.errors import Conflict, NotAuthenticated
+from routeboard.feedback.service import survey_state
+from routeboard.invoices.service import invoice_of, paid_cents
+from routeboard.jobs.schemas import JobCustomerView
 from routeboard.metrics.service import auth_event
 from routeboard.models import Job, Technician, TrackingLink
+from routeboard.tracking.schemas import Receipt, TrackView
 
 
 async def create_link(
@@ -89,3 +93,26 @@ def link_visitor(job: Job, *, at: datetime, client_addr: str | None) -> Actor:
         user_agent=None,
         at=at,
     )
+
+
+async def track_view(
+    session: AsyncSession, job: Job, token: str, *, settings: Settings
+) -> TrackView:
+    """Everything the customer's page shows, and nothing else."""
+    technician = await technician_of(session, job)
+    receipt = None
+    invoice = await invoice_of(session, job.id) if job.state in ("completed", "invoiced") else None
+    if invoice is not None:
+        paid = await paid_cents(session, invoice)
+        receipt = Receipt(
+            number=invoice.number or f"DRAFT-{job.id}", total_cents=invoice.total_cents,
+            customer_share_cents=invoice.customer_share_cents,
+            insurer_share_cents=invoice.insurer_share_cents, paid_cents=paid,
+            balance_cents=max(0, invoice.customer_share_cents - paid), currency=settings.currency,
+            pdf_url=f"/api/v1/track/{token}/invoice.pdf",
+        )  # fmt: skip
+    return TrackView(
+        shop_name=settings.shop_name, shop_phone=settings.shop_phone,
+        timezone=settings.business_timezone, job=JobCustomerView.of(job, technician),
+        receipt=receipt, survey=await survey_state(session, job),
+    )  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from routeboard.access import Authorized
 from routeboard.auth import service
@@ -30,10 +31,15 @@ from routeboard.deps import (
     SettingsDep,
     client_of,
 )
-from routeboard.errors import Forbidden
+from routeboard.errors import Forbidden, NotAuthenticated
+from routeboard.feedback import analysis
+from routeboard.feedback import service as feedback
+from routeboard.feedback.routes import default_range
 from routeboard.jobs.schemas import YEARS
 from routeboard.metrics.service import auth_event
 from routeboard.models import AuthSession
+from routeboard.pagination import PageParams
+from routeboard.tracking.service import job_for_link
 
 STATIC = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -238,3 +244,87 @@ async def tech_manifest(settings: SettingsDep) -> Response:
         ],
     }
     return Response(json.dumps(manifest), media_type="application/manifest+json")
+
+
+@router.get("/track/{token}", response_model=None)
+async def tracking_page(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """The customer's page, opened from the link in a message; no sign-in. The page's script
+    draws it from ``/api/v1/track/{token}`` and follows the job's stream."""
+    try:
+        await job_for_link(
+            session, token, key=request.app.state.signing_key, now=request.app.state.clock()
+        )
+        status = 200
+    except NotAuthenticated:
+        status = 401  # the page still renders, and says so in words
+    context = {
+        "token": token,
+        "shop_name": settings.shop_name,
+        "shop_phone": settings.shop_phone or "",
+        "timezone": settings.business_timezone,
+    }
+    response = templates.TemplateResponse(request, "track.html", context, status_code=status)
+    # The link is the credential: kept out of caches and of any Referer header.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@router.get("/admin/feedback", response_model=None)
+async def feedback_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: OptionalActor,
+    since: str = "",
+    until: str = "",
+) -> Response:
+    """Ratings, sentiment, lateness and the staff's voice, for the owner."""
+    if actor is None or actor.role != "admin":
+        return RedirectResponse("/login?next=/admin/feedback", status_code=303)
+    tz = settings.tz
+    today = request.app.state.clock().astimezone(tz).date()
+    first, last = default_range(today, _page_date(since), _page_date(until))
+    if last < first:
+        first, last = default_range(today, None, None)
+    summary, result, points = await feedback.summarize(session, since=first, until=last, tz=tz)
+    recent, _ = await feedback.list_feedback(session, page=PageParams(limit=25, offset=0))
+    polls, _ = await feedback.list_polls(
+        session, actor=actor, page=PageParams(limit=10, offset=0), open_only=False
+    )
+    charts = {
+        "by_technician": _svg(analysis.bar_chart(result.by_technician, title="By technician")),
+        "by_week": _svg(analysis.line_chart(result.by_week, title="By week")),
+        "lateness": _svg(
+            analysis.scatter_chart(
+                points, title="Rating against lateness", x_label="Minutes late",
+                y_label="Rating",
+            )
+        ),
+    }  # fmt: skip
+    context = {
+        "shop_name": settings.shop_name,
+        "summary": summary,
+        "charts": charts,
+        "recent": recent,
+        "polls": polls,
+        "pct": lambda v: f"{v:.0%}" if v is not None else "—",
+        "corr": lambda v: f"{v:+.2f}" if v is not None else "n/a",
+        "local": lambda at: at.astimezone(tz).strftime("%b %-d, %-I:%M %p"),
+    }
+    return templates.TemplateResponse(request, "admin_feedback.html", context)
+
+
+def _svg(chart: str) -> Markup:
+    # Trusted: the chart functions escape every text they are given (feedback/analysis.py).
+    return Markup(chart)  # noqa: S704
+
+
+def _page_date(raw: str) -> date | None:
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return day if day.year in YEARS else None
