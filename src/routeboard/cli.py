@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,18 @@ app.add_typer(audit_app, name="audit")
 def _quiet_http_client_logs() -> None:
     # httpx logs every request URL at INFO; Google's carries the API key.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _app_logs() -> None:
+    """Routeboard's own INFO logs on stderr, beside uvicorn's: the log channel's customer
+    messages (with their tracking links) among them."""
+    _quiet_http_client_logs()
+    logger = logging.getLogger("routeboard")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -63,7 +76,7 @@ def serve(
     from routeboard.app import create_app
 
     settings = Settings()
-    _quiet_http_client_logs()
+    _app_logs()
     asyncio.run(_migrate(settings))
     typer.echo(f"Routeboard on http://{host}:{port}  (database: {_safe_url(settings)})")
     # Live streams never finish on their own: give them a few seconds, then close them.
@@ -82,6 +95,7 @@ def worker(
     from routeboard.app import create_app, send_messages
 
     settings = Settings()
+    _app_logs()
     app = create_app(settings)
     typer.echo(f"Routeboard message worker (database: {_safe_url(settings)})")
 
@@ -118,6 +132,7 @@ def demo(
         database_url=None,
         public_url=f"http://{host}:{port}",
         payment_provider="memory",
+        shop_phone=os.environ.get("ROUTEBOARD_SHOP_PHONE", "+1 214 555 0100"),
     )
     logins = asyncio.run(reset_and_seed(settings))
     typer.echo(f"Demo database: {settings.effective_database_url}")
@@ -128,6 +143,7 @@ def demo(
         typer.echo(f"  {username:<12} {password:<22} {role}")
     if seed_only:
         return
+    _app_logs()
     if speed > 0:
         typer.echo(f"Simulating the technicians' day at {speed:g}x (--speed 0 to stop it)")
         _simulate_in_background(f"http://{host}:{port}", settings, speed)

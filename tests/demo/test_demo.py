@@ -28,9 +28,12 @@ from routeboard.models import (
     AuditEntry,
     Customer,
     Event,
+    Feedback,
     Invoice,
     Job,
     Photo,
+    PollVote,
+    PulseAnswer,
     Quote,
     Signature,
     Technician,
@@ -153,7 +156,25 @@ async def test_the_trail_reads_like_a_day_of_real_people(demo: Demo, session: As
     roles = Counter((e.action.split(".")[0], e.actor_role) for e in entries)
     assert roles[("photo", "technician")] > 0
     assert roles[("job", "dispatcher")] > 0
-    assert {e.actor_role for e in entries} <= {"dispatcher", "technician"}
+    assert {e.actor_role for e in entries} <= {"dispatcher", "technician", "customer"}
+    assert {e.action for e in entries if e.actor_role == "customer"} == {
+        "feedback.rating", "feedback.arrival"
+    }  # fmt: skip
+
+
+async def test_customers_and_staff_have_had_their_say(session: AsyncSession) -> None:
+    """The feedback page opens on something: ratings of the finished jobs (one of them poor,
+    with a late arrival), the technicians' pulse and a ranked feature poll."""
+    ratings = list(
+        (await session.execute(select(Feedback).where(Feedback.kind == "rating"))).scalars()
+    )
+    finished = [j for j in data.JOBS if j.state in (State.COMPLETED, State.INVOICED)]
+    assert len(ratings) == min(len(finished), len(data.RATINGS))
+    assert min(r.rating or 0 for r in ratings) <= 2
+    assert any(r.sentiment is not None and r.sentiment < -0.05 for r in ratings)
+    pulse = (await session.execute(select(func.count()).select_from(PulseAnswer))).scalar_one()
+    votes = (await session.execute(select(func.count()).select_from(PollVote))).scalar_one()
+    assert pulse == votes == len(data.STAFF_VOICE)
 
 
 async def test_no_technician_is_in_two_places_at_once(demo: Demo, session: AsyncSession) -> None:

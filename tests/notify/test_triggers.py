@@ -12,7 +12,7 @@ import pytest
 
 from routeboard.app import watch_lateness
 from routeboard.notify.channels import Channel, MemoryChannel
-from routeboard.notify.service import Worker
+from routeboard.notify.service import MAX_LATE_NOTICES
 from tests.availability.test_geofence_flow import METRE, SITE, fixes, geofence_events
 from tests.conftest import Env
 from tests.flows import START, act, photo, sign, to_state
@@ -21,8 +21,10 @@ from tests.notify.test_worker import worker
 pytestmark = pytest.mark.anyio
 
 
-def memory() -> tuple[Worker | None, dict[str, MemoryChannel]]:
-    return None, {"sms": MemoryChannel("sms"), "email": MemoryChannel("email")}
+def memory() -> tuple[dict[str, Channel], MemoryChannel]:
+    """Both channels in memory; the email one, whose messages the tests read."""
+    email = MemoryChannel("email")
+    return {"sms": MemoryChannel("sms"), "email": email}, email
 
 
 async def messages(env: Env, kind: str, job_id: int | None = None) -> list[dict[str, Any]]:
@@ -112,6 +114,19 @@ async def test_a_material_change_tells_them_again_and_small_drift_does_not(env: 
     assert len(rows) == 2
 
 
+async def test_a_job_slipping_all_day_gets_three_notices_not_one_every_quarter_hour(
+    env: Env,
+) -> None:
+    env.clock.now = START
+    await to_state(env, "in_progress", start=START)
+    second = await to_state(env, "scheduled", start=START + timedelta(hours=2))
+    env.clock.now = START + timedelta(hours=2, minutes=15)
+    for _ in range(8):
+        await watch_lateness(env.app)
+        env.clock.advance(minutes=20)
+    assert len(await messages(env, "running_late", second)) == MAX_LATE_NOTICES == 3
+
+
 async def test_two_instances_checking_at_once_tell_the_customer_once(env: Env) -> None:
     env.clock.now = START
     await to_state(env, "in_progress", start=START)
@@ -144,10 +159,10 @@ async def test_on_my_way_says_when_from_where_the_phone_was(env: Env) -> None:
     assert timedelta(minutes=15) < eta - env.clock.now < timedelta(minutes=60)
     track = await env.client.get(f"/api/v1/jobs/{jid}", headers=env.h("customer"))
     assert datetime.fromisoformat(track.json()["eta"]) == eta
-    _, channels = memory()
-    w = worker(env, dict[str, Channel](channels))
+    channels, email = memory()
+    w = worker(env, channels)
     await w.run_once()
-    [mail] = [m for m in channels["email"].sent if "on the way" in m.subject]
+    [mail] = [m for m in email.sent if "on the way" in m.subject]
     local = eta.astimezone(env.settings.tz).strftime("%-I:%M %p")
     assert f"arriving around {local}" in mail.body
 
@@ -176,13 +191,13 @@ async def test_completion_sends_the_receipt_then_the_survey_an_hour_later(env: E
     await env.sql("UPDATE customers SET preferred_channel = 'email'")
     env.clock.now = START
     jid = await to_state(env, "completed", start=START)
-    _, channels = memory()
-    w = worker(env, dict[str, Channel](channels))
+    channels, email = memory()
+    w = worker(env, channels)
     await w.run_once()
-    subjects = [m.subject for m in channels["email"].sent]
+    subjects = [m.subject for m in email.sent]
     assert "Your receipt from Routeboard Auto Glass" in subjects
     assert "How did we do?" not in subjects  # held back by feedback_delay_minutes
-    receipt = next(m for m in channels["email"].sent if m.subject.startswith("Your receipt"))
+    receipt = next(m for m in email.sent if m.subject.startswith("Your receipt"))
     invoice = (await env.client.get(f"/api/v1/jobs/{jid}/invoice", headers=env.h("admin"))).json()
     assert f"Total ${invoice['total_cents'] / 100:,.2f}" in receipt.body
     assert f"your insurer pays ${invoice['insurer_share_cents'] / 100:,.2f}" in receipt.body
@@ -193,7 +208,7 @@ async def test_completion_sends_the_receipt_then_the_survey_an_hour_later(env: E
     assert pdf.headers["content-type"] == "application/pdf"
     env.clock.advance(minutes=61)
     await w.run_once()
-    survey = [m for m in channels["email"].sent if m.subject == "How did we do?"]
+    survey = [m for m in email.sent if m.subject == "How did we do?"]
     assert len(survey) == 1
     assert "#survey" in survey[0].body
 
@@ -233,10 +248,10 @@ async def test_an_admin_rewords_a_message_and_a_broken_template_is_refused(env: 
     await env.sql("UPDATE customers SET preferred_channel = 'email'")
     jid = await to_state(env, "scheduled", start=START)
     assert (await act(env, jid, "start_travel")).status_code == 200
-    _, channels = memory()
-    w = worker(env, dict[str, Channel](channels))
+    channels, email = memory()
+    w = worker(env, channels)
     await w.run_once()
-    mine = [m for m in channels["email"].sent if m.body.startswith("Howdy")]
+    mine = [m for m in email.sent if m.body.startswith("Howdy")]
     assert len(mine) == 1
     assert "/track/" in mine[0].body
     listed = await env.client.get("/api/v1/message-templates", headers=admin)
@@ -251,9 +266,9 @@ async def test_an_admin_rewords_a_message_and_a_broken_template_is_refused(env: 
 async def test_the_outbox_view_shows_each_attempt(env: Env) -> None:
     await env.sql("UPDATE customers SET preferred_channel = 'email'")
     jid = await to_state(env, "scheduled", start=START)
-    _, channels = memory()
-    channels["email"].fail_next(1, error="SMTP 451 try later")
-    w = worker(env, dict[str, Channel](channels))
+    channels, email = memory()
+    email.fail_next(1, error="SMTP 451 try later")
+    w = worker(env, channels)
     await w.run_once()
     env.clock.advance(hours=1)
     await w.run_once()

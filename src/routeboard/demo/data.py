@@ -606,3 +606,31 @@ JOBS: Final[tuple[JobSeed, ...]] = (
 def device_key(username: str) -> str:
     """The demo phone's GPS key: fixed, so the simulator can report without asking."""
     return f"rbk_{('demo' + username)[:12].ljust(12, '0')}_demo-device-{username}-0123456789"
+
+
+# What the customers of the finished jobs said (in the order those jobs appear in JOBS): the
+# rating, a comment, and whether they felt the technician arrived on time.
+RATINGS: Final[tuple[tuple[int, str, bool], ...]] = (
+    (5, "Marco was quick and left the car spotless. Thank you!", True),
+    (4, "Good job, arrived a little after the window.", False),
+    (5, "", True),
+    (2, "Disappointed: the technician was late and I had to call twice to find out why.", False),
+    (5, "Great service, very professional.", True),
+    (3, "Fine, but there was glass dust left on the dashboard.", True),
+    (4, "", True),
+    (5, "Excellent. Explained the camera calibration clearly.", True),
+)
+POLL_QUESTION: Final = "What should Routeboard do next?"
+POLL_OPTIONS: Final = (
+    "Parts ordering from the quote",
+    "Route map on the board",
+    "Payroll export of hours",
+    "Customer self-booking page",
+)
+# Each technician's ranking of those options, and their answer to "was today realistic?".
+STAFF_VOICE: Final[dict[str, tuple[tuple[int, ...], int]]] = {
+    "marco": ((1, 0, 3, 2), 4),
+    "dana": ((0, 1, 2, 3), 2),
+    "luis": ((1, 3, 0), 3),
+    "priya": ((3, 1, 0, 2), 4),
+}

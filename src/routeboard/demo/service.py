@@ -28,6 +28,8 @@ from routeboard.db import make_engine, make_sessionmaker
 from routeboard.demo import data
 from routeboard.demo.data import JobSeed
 from routeboard.deps import Actor, system_actor
+from routeboard.feedback.schemas import FeedbackIn, PollIn, PulseIn, VoteIn
+from routeboard.feedback.service import answer, answer_pulse, create_poll, vote
 from routeboard.jobs.schemas import (
     JobCreate,
     ScheduleRequest,
@@ -84,6 +86,7 @@ async def reset_and_seed(
             await seeder.open_shop()
             for step in steps:
                 await seeder.run(step)
+            await seeder.voices()
     finally:
         await engine.dispose()
     return logins()
@@ -451,6 +454,36 @@ class _Seeder:
                 await self._move(i, "invoice", dispatcher)
             case _:
                 assert_never(step.kind)
+
+    async def voices(self) -> None:
+        """What customers and staff said about the day so far: ratings of the finished jobs,
+        the technicians' pulse answers and their ranking of the feature poll."""
+        tz = self.settings.tz
+        now = local(self.day, data.DEMO_NOW, tz)
+        done = [
+            i for i, job in enumerate(data.JOBS) if job.state in (State.COMPLETED, State.INVOICED)
+        ]
+        for i, (rating, comment, on_time) in zip(done, data.RATINGS, strict=False):
+            job = data.JOBS[i]
+            at = min(_labour_end(i, job, self.day, tz) + _minutes(45), now)  # after the invoice
+            customer = Actor(
+                user_id=None, username=f"link:job-{self.jobs[i]}", role="customer",
+                technician_id=None, customer_id=self.customers[job.customer.name],
+                client_addr=data.PHONE_ADDR_PREFIX + "200", user_agent=data.PHONE_AGENT, at=at,
+            )  # fmt: skip
+            arrival = FeedbackIn(kind="arrival", on_time=on_time)
+            await answer(self.session, self.jobs[i], arrival, actor=customer)
+            given = FeedbackIn(kind="rating", rating=rating, comment=comment)
+            await answer(self.session, self.jobs[i], given, actor=customer)
+        admin = self._staff("admin", now - _minutes(240))
+        poll = await create_poll(
+            self.session, PollIn(question=data.POLL_QUESTION, options=list(data.POLL_OPTIONS)),
+            actor=admin,
+        )  # fmt: skip
+        for name, (ranking, score) in data.STAFF_VOICE.items():
+            tech = replace(self.technicians[name], at=now - _minutes(30))
+            await vote(self.session, poll.id, VoteIn(ranking=list(ranking)), actor=tech)
+            await answer_pulse(self.session, PulseIn(score=score), actor=tech, tz=tz)
 
     async def _create(self, job: JobSeed, dispatcher: Actor) -> int:
         """The customer (first call only), their login if they have one, then the job."""

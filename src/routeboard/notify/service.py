@@ -15,7 +15,7 @@ import anyio
 from jinja2 import TemplateError, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from routeboard.auth.tokens import issue_link_token
@@ -131,6 +131,7 @@ VARIABLES["running_late"] += ("late_minutes",)
 VARIABLES["job_completed"] += ("total", "insurer_pays", "paid", "balance", "invoice_url")
 FALLBACK = {"sms": "email"}
 MAX_ATTEMPTS = 5
+MAX_LATE_NOTICES = 3  # per job
 
 
 def render(
@@ -472,11 +473,17 @@ async def notify_running_late(
             await session.execute(select(Job).where(Job.id.in_([i.job_id for i, _ in pending])))
         ).scalars()
     }
+    counts = await session.execute(
+        select(OutboxMessage.job_id, func.count())
+        .where(OutboxMessage.kind == "running_late", OutboxMessage.job_id.in_(list(jobs)))
+        .group_by(OutboxMessage.job_id)
+    )
+    notices: dict[int | None, int] = {j: n for j, n in counts.all()}
     told: list[int] = []
     for item, name in pending:
         job = jobs[item.job_id]
-        if job.arrived_at is not None:
-            continue
+        if job.arrived_at is not None or notices.get(job.id, 0) >= MAX_LATE_NOTICES:
+            continue  # past a few updates, more texts only annoy: the tracking page stays live
         # Driving to them with live positions: that estimate beats the day's projection.
         arrival = job.eta if job.state == "en_route" and job.eta else item.projected_arrival
         promised = job.window_end or job.scheduled_start

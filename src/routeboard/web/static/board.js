@@ -11,6 +11,8 @@
  * sizes are set through element.style, which the page's Content-Security-Policy allows.
  */
 
+import { mountVoice } from "./voice.js";
+
 const page = document.body.dataset;
 const TZ = page.timezone;
 const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
@@ -1052,6 +1054,7 @@ function start() {
   }
   loadSkills();
   loadBranches();
+  mountVoice($("voice"));
   setInterval(reloadPlan, PLAN_REFRESH_MS);
   // "n min ago" and the gone-quiet warning age by themselves; redraw between drags.
   setInterval(() => board.loaded && !board.drag && render(), 60 * 1000);

@@ -8,13 +8,15 @@
  * here: the page's outbox owns changes, and EventSource reconnects by itself.
  */
 
-const VERSION = "routeboard-tech-v1";
+const VERSION = "routeboard-tech-v2";
 const SHELL = [
   "/tech",
   "/static/tech.js",
   "/static/tech-outbox.js",
   "/static/tech-media.js",
   "/static/tech-store.js",
+  "/static/voice.js",
+  "/static/voice.css",
   "/static/tech.css",
   "/static/tech-icon.svg",
   "/tech/manifest.webmanifest",

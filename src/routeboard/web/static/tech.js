@@ -13,6 +13,7 @@
 import { Outbox } from "./tech-outbox.js";
 import { resizePhoto, SignaturePad } from "./tech-media.js";
 import { getValue, setValue } from "./tech-store.js";
+import { mountVoice } from "./voice.js";
 
 const page = document.body.dataset;
 const TZ = page.timezone || "America/Chicago";
@@ -942,6 +943,7 @@ async function start() {
     refreshDay();
   });
   window.addEventListener("offline", () => render());
+  mountVoice($("voice")); // the day's pulse and open polls, below the work; quiet if offline
   // What the phone remembers opens the app at once, signal or not.
   try {
     const [day, focus] = await Promise.all([getValue("day"), getValue("focus")]);
