@@ -34,3 +34,17 @@ async def test_an_invoice_waits_for_completion(env: Env) -> None:
     jid = await to_state(env, "in_progress", start=START)
     r = await env.client.get(f"/api/v1/jobs/{jid}/documents/invoice.pdf", headers=env.h("tech1"))
     assert (r.status_code, r.json()["error"]) == (409, "not_completed")
+
+
+async def test_the_customers_copy_names_roles_not_staff_logins(env: Env, read: ReadPdf) -> None:  # noqa: F811
+    jid = await to_state(env, "completed", start=START)
+    office = await env.client.get(
+        f"/api/v1/jobs/{jid}/documents/invoice.pdf", headers=env.h("dispatcher")
+    )
+    assert "dispatcher (dispatcher)" in read(office.content).text
+    link = await env.client.post(f"/api/v1/jobs/{jid}/tracking-link", headers=env.h("dispatcher"))
+    theirs = await env.client.get(f"/api/v1/track/{link.json()['token']}/invoice.pdf")
+    text = read(theirs.content).text
+    assert "Audit trail" in text
+    assert "dispatcher (dispatcher)" not in text
+    assert "tech1" not in text

@@ -284,3 +284,21 @@ async def test_the_outbox_view_shows_each_attempt(env: Env) -> None:
         "/api/v1/outbox", params={"status": "failed"}, headers=env.h("dispatcher")
     )
     assert failed.json()["total"] == 0
+
+
+async def test_the_office_reads_the_outbox_page_with_each_try(env: Env) -> None:
+    await env.sql("UPDATE customers SET preferred_channel = 'email'")
+    jid = await to_state(env, "scheduled", start=START)
+    channels, email = memory()
+    email.fail_next(1, error="SMTP 451 try later")
+    await worker(env, channels).run_once()
+    page = await env.client.get("/admin/outbox", headers=env.h("dispatcher"))
+    assert page.status_code == 200
+    assert f"#{jid}" in page.text
+    assert "booking confirmation" in page.text
+    assert "failed, will retry: SMTP 451 try later" in page.text
+    sent_only = await env.client.get(
+        "/admin/outbox", params={"status": "sent"}, headers=env.h("dispatcher")
+    )
+    assert "0 messages sent" in sent_only.text
+    assert (await env.client.get("/admin/outbox", headers=env.h("tech1"))).status_code == 303

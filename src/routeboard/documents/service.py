@@ -116,10 +116,15 @@ async def job_document(
     entries = await session.execute(
         select(AuditEntry).where(AuditEntry.job_id == job.id).order_by(AuditEntry.seq)
     )
+    # The customer's copy names roles, not the staff's logins: those are the shop's business.
+    staff_names = actor.role != "customer"
     steps = [
-        Step(e.at, e.action, f"{e.actor_name} ({e.actor_role})", e.from_state, e.to_state)
+        Step(
+            e.at, e.action, f"{e.actor_name} ({e.actor_role})" if staff_names else e.actor_role,
+            e.from_state, e.to_state,
+        )
         for e in entries.scalars()
-    ]
+    ]  # fmt: skip
     v = job.vehicle
     doc = JobDocument(
         kind=kind, number=number, shop_name=settings.shop_name, shop_address=None,

@@ -38,6 +38,7 @@ from routeboard.feedback.routes import default_range
 from routeboard.jobs.schemas import YEARS
 from routeboard.metrics.service import auth_event
 from routeboard.models import AuthSession
+from routeboard.notify import service as notify
 from routeboard.pagination import PageParams
 from routeboard.tracking.service import job_for_link
 
@@ -328,3 +329,51 @@ def _page_date(raw: str) -> date | None:
     except ValueError:
         return None
     return day if day.year in YEARS else None
+
+
+OUTBOX_STATUSES = ("pending", "sent", "failed", "no_channel")
+
+
+@router.get("/admin/outbox", response_model=None)
+async def outbox_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: OptionalActor,
+    status: str = "",
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Response:
+    """Every customer message and each try at sending it, for the office."""
+    if actor is None or not actor.is_staff:
+        return RedirectResponse("/login?next=/admin/outbox", status_code=303)
+    wanted = status if status in OUTBOX_STATUSES else None
+    page = PageParams(limit=50, offset=offset)
+    items, total = await notify.list_outbox(session, page=page, status=wanted, job_id=None)
+    tz = settings.tz
+    context = {
+        "shop_name": settings.shop_name,
+        "role": actor.role,
+        "items": items,
+        "total": total,
+        "status": wanted or "",
+        "statuses": OUTBOX_STATUSES,
+        "offset": offset,
+        "limit": page.limit,
+        "local": lambda at: at.astimezone(tz).strftime("%b %-d, %-I:%M %p"),
+    }
+    return templates.TemplateResponse(request, "admin_outbox.html", context)
+
+
+@router.get("/admin/templates", response_model=None)
+async def templates_page(
+    request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor
+) -> Response:
+    """The wording of each customer message, editable; the page saves through the API."""
+    if actor is None or actor.role != "admin":
+        return RedirectResponse("/login?next=/admin/templates", status_code=303)
+    context = {
+        "shop_name": settings.shop_name,
+        "templates": await notify.list_templates(session),
+        "csrf_token": await _page_csrf(session, actor),
+    }
+    return templates.TemplateResponse(request, "admin_templates.html", context)

@@ -1,5 +1,5 @@
-"""Staff voice on the board, in Chromium: the day's pulse in one tap, a feature poll ranked and
-sent; what the server keeps is what was tapped."""
+"""Staff pages in Chromium: the day's pulse in one tap and a feature poll ranked on the board, and
+an admin rewording a customer message; what the server keeps is what was done on the page."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import Env
+from tests.conftest import PASSWORD, Env
 from tests.events.live import serving
 from tests.web.test_board_browser import SQLITE_ONLY, board_page
 
@@ -57,3 +57,33 @@ async def test_the_dispatcher_answers_the_pulse_and_ranks_a_poll_on_the_board(
     assert (role, score) == ("dispatcher", 2)
     [(ranking,)] = await env.sql("SELECT ranking FROM poll_votes")
     assert (json.loads(ranking) if isinstance(ranking, str) else ranking) == [2, 0, 1]
+
+
+@SQLITE_ONLY
+async def test_an_admin_rewords_a_message_and_is_told_what_is_wrong(
+    env: Env, browser: Browser
+) -> None:
+    from playwright.async_api import expect
+
+    async with serving(env.app) as base:
+        context = await browser.new_context(base_url=base)
+        try:
+            page = await context.new_page()
+            await page.goto("/login?next=/admin/templates")
+            await page.fill("input[name=username]", "admin")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button[type=submit]")
+            card = page.locator(".template-card[data-kind='running_late']")
+            await card.locator(".body").fill("Sorry {{ frist_name }}, new time {{ eta }}")
+            await card.locator(".save").click()
+            await expect(card.locator(".error")).to_contain_text("unknown variables: frist_name")
+            await card.locator(".body").fill("Sorry {{ first_name }}, new time {{ eta }}")
+            await card.locator(".save").click()
+            await expect(card.locator(".saved")).to_have_text("Saved.")
+            await expect(card.locator(".error")).to_be_hidden()
+            await expect(card.locator(".preview")).to_have_text("Sorry Dana, new time 10:42 AM")
+            await expect(card.locator(".custom-flag")).to_have_text("customised")
+        finally:
+            await context.close()
+    [(body,)] = await env.sql("SELECT body FROM message_templates WHERE kind = 'running_late'")
+    assert body == "Sorry {{ first_name }}, new time {{ eta }}"
