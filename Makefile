@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scheduling.py
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/notify.py
 
 docs: $(STAMP)
 	$(BIN)/routeboard docs

@@ -43,9 +43,9 @@ from routeboard.travel.service import EstimateProvider
 TZ = ZoneInfo("America/Chicago")
 DAY = date(2026, 12, 1)
 KEY = "bench-notify-key-0123456789abcdef0123456789"
-MESSAGES = 2_000
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "2000"))
 TECHNICIANS, JOBS_EACH = 20, 8
-REPEATS = 5
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 CITIES = [(33.1507, -96.8236), (33.1972, -96.6398), (33.0198, -96.6989), (32.9483, -96.7299),
           (32.9126, -96.6389), (32.7668, -96.5992), (32.7767, -96.7970)]  # fmt: skip
 VIN = "1HGCV1F34KA000001"
@@ -56,8 +56,8 @@ def local(hour: int, minute: int = 0) -> datetime:
 
 
 async def seed(maker: async_sessionmaker[AsyncSession]) -> list[int]:
-    """The shop's day: each technician's 8 one-hour jobs from 08:00, hopping between cities;
-    everyone's first job runs 40 minutes long (still in progress at 09:40)."""
+    """The shop's day: each technician's 8 jobs of 45 minutes, every 90 minutes from 08:00,
+    hopping between cities; everyone's first job runs long (still in progress at 09:40)."""
     async with maker() as session, session.begin():
         customer = Customer(
             name="Bench Customer", phone="+12145550101", email="bench@example.com",
@@ -80,7 +80,7 @@ async def seed(maker: async_sessionmaker[AsyncSession]) -> list[int]:
             await session.flush()
             for j in range(JOBS_EACH):
                 site = CITIES[(t + j) % len(CITIES)]
-                start = local(8 + j * 1, 15 if j else 0)
+                start = local(8) + timedelta(minutes=90 * j)
                 job = Job(
                     state="in_progress" if j == 0 else "scheduled", customer_id=customer.id,
                     vehicle_id=vehicle.id, service_type="windshield_replacement",
@@ -202,8 +202,8 @@ async def main(db: str) -> None:
             await upgrade(engine)
             job_ids = await seed(make_sessionmaker(engine))
             print(f"database: {db}")
-            await bench_lateness(engine, settings)
             await bench_worker(engine, settings, job_ids)
+            await bench_lateness(engine, settings)
         finally:
             await engine.dispose()
             if db == "postgresql":
