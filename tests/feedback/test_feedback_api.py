@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from routeboard.notify.channels import Channel, MemoryChannel
 from tests.conftest import Env
 from tests.flows import START, act, to_state
+from tests.notify.test_worker import worker
 
 pytestmark = pytest.mark.anyio
 
@@ -225,3 +227,21 @@ async def test_the_admin_summary_relates_ratings_to_lateness(env: Env) -> None:
     assert 'id="r-lateness">-1.00<' in page.text
     refused = await env.client.get("/admin/feedback", headers=env.h("dispatcher"))
     assert refused.status_code == 303
+
+
+async def test_the_response_rate_counts_the_customers_asked(env: Env) -> None:
+    """Two customers are asked (the survey goes an hour after the work); one answers. A third,
+    never asked, rates from the page: a response, but not one that lifts the rate."""
+    env.clock.now = START
+    asked = [await to_state(env, "completed") for _ in range(2)]
+    channels: dict[str, Channel] = {"sms": MemoryChannel("sms"), "email": MemoryChannel("email")}
+    w = worker(env, channels)
+    env.clock.advance(minutes=61)
+    while await w.run_once():
+        pass
+    unasked = await to_state(env, "completed")
+    for jid in (asked[0], unasked):
+        r = await send(env, await link(env, jid), kind="rating", rating=4)
+        assert r.status_code == 200
+    data = (await env.client.get("/api/v1/feedback/summary", headers=env.h("admin"))).json()
+    assert (data["requests"], data["responses"], data["response_rate"]) == (2, 2, 0.5)

@@ -176,14 +176,26 @@ async def summarize(
         )
         for f in rated
     ]  # fmt: skip
-    requests = (
+    asked = set(
+        (
+            await session.execute(
+                select(OutboxMessage.job_id).where(
+                    OutboxMessage.kind == "feedback_request", OutboxMessage.status == "sent",
+                    OutboxMessage.sent_at >= start, OutboxMessage.sent_at < end,
+                )
+            )
+        ).scalars()
+    )  # fmt: skip
+    requests = len(asked)
+    # Of the customers asked in the period, how many rated (whenever they did): ratings given
+    # unasked, from the page, count as responses but cannot push the rate past 100%.
+    answered = (
         await session.execute(
-            select(func.count()).where(
-                OutboxMessage.kind == "feedback_request", OutboxMessage.status == "sent",
-                OutboxMessage.sent_at >= start, OutboxMessage.sent_at < end,
+            select(func.count(func.distinct(Feedback.job_id))).where(
+                Feedback.kind == "rating", Feedback.job_id.in_(asked)
             )
         )
-    ).scalar_one()  # fmt: skip
+    ).scalar_one() if asked else 0  # fmt: skip
     on_time = [
         bool(v)
         for v in (
@@ -195,11 +207,11 @@ async def summarize(
             )
         ).scalars()
     ]  # fmt: skip
-    result = analysis.summarize(answers, requests=int(requests), on_time_answers=on_time)
+    result = analysis.summarize(answers, requests=requests, on_time_answers=on_time)
     pulse = await _pulse_groups(session, since, until)
     summary = FeedbackSummary(
         since=since, until=until, requests=result.requests, responses=result.responses,
-        response_rate=result.response_rate, average=result.average,
+        response_rate=answered / requests if requests else None, average=result.average,
         by_technician=[GroupRead(**vars(g)) for g in result.by_technician],
         by_week=[GroupRead(**vars(g)) for g in result.by_week], moods=result.moods,
         rating_vs_lateness=result.rating_vs_lateness,
