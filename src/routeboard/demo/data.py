@@ -612,9 +612,9 @@ def device_key(username: str) -> str:
 # rating, a comment, and whether they felt the technician arrived on time.
 RATINGS: Final[tuple[tuple[int, str, bool], ...]] = (
     (5, "Marco was quick and left the car spotless. Thank you!", True),
-    (4, "Good job, arrived a little after the window.", False),
+    (4, "Good job, though the text with the arrival time came late.", False),
     (5, "", True),
-    (2, "Disappointed: the technician was late and I had to call twice to find out why.", False),
+    (2, "Disappointed: I had to call twice to find out when anyone would come.", False),
     (5, "Great service, very professional.", True),
     (3, "Fine, but there was glass dust left on the dashboard.", True),
     (4, "", True),
