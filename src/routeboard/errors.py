@@ -60,6 +60,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class TooMany(DomainError):
+    status_code = 429
+    code = "too_many_requests"
+
+
 class PayloadTooLarge(DomainError):
     status_code = 413
     code = "payload_too_large"

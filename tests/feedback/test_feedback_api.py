@@ -245,3 +245,29 @@ async def test_the_response_rate_counts_the_customers_asked(env: Env) -> None:
         assert r.status_code == 200
     data = (await env.client.get("/api/v1/feedback/summary", headers=env.h("admin"))).json()
     assert (data["requests"], data["responses"], data["response_rate"]) == (2, 2, 0.5)
+
+
+async def test_the_same_answer_twice_is_one_entry_and_endless_changes_stop(env: Env) -> None:
+    jid = await to_state(env, "completed")
+    token = await link(env, jid)
+    for _ in range(3):
+        assert (await send(env, token, kind="rating", rating=5)).status_code == 200
+    trail = (await env.client.get(f"/api/v1/jobs/{jid}/audit", headers=env.h("admin"))).json()
+    assert [e["action"] for e in trail["entries"]].count("feedback.rating") == 1
+    codes = [
+        (await send(env, token, kind="rating", rating=1 + i % 5, comment=str(i))).status_code
+        for i in range(25)
+    ]
+    assert codes.count(200) == 19  # twenty answers in all, then no more
+    refused = await send(env, token, kind="rating", rating=3)
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "too_many_answers"
+
+
+@pytest.mark.parametrize(
+    "params", [{"until": "9999-12-31"}, {"until": "0001-01-10"}, {"since": "1850-01-01"}]
+)
+async def test_a_summary_outside_the_calendar_is_refused(env: Env, params: dict[str, str]) -> None:
+    r = await env.client.get("/api/v1/feedback/summary", params=params, headers=env.h("admin"))
+    assert r.status_code == 422
+    assert r.json()["error"] == "bad_range"

@@ -230,6 +230,22 @@ async def test_an_admin_rewords_a_message_and_a_broken_template_is_refused(env: 
     )
     assert typo.status_code == 422
     assert typo.json()["details"]["unknown"] == ["frist_name"]
+    for body in (
+        "{% for i in range(10) %}x{% endfor %}",
+        "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+        "{{ first_name.ljust(500) }}",
+        '{{ "x" * 100000000 }}',
+        "{{ first_name * 1000 * 1000 }}",
+        "{{ 9 ** 9 ** 9 }}",
+        "{{ 1 / 0 }}",
+    ):
+        refused = await env.client.put(
+            "/api/v1/message-templates/on_my_way",
+            json={"subject": "On the way", "body": body},
+            headers=admin,
+        )
+        assert refused.status_code == 422, (body, refused.text)
+        assert refused.json()["error"] == "template_invalid", body
     ok = await env.client.put(
         "/api/v1/message-templates/on_my_way",
         json={
@@ -302,3 +318,61 @@ async def test_the_office_reads_the_outbox_page_with_each_try(env: Env) -> None:
     )
     assert "0 messages sent" in sent_only.text
     assert (await env.client.get("/admin/outbox", headers=env.h("tech1"))).status_code == 303
+
+
+async def test_a_stale_estimate_en_route_does_not_hide_a_delay(env: Env) -> None:
+    """The phone set off at 8:20 with an ETA of ~8:50, then went silent: at 9:30 the customer
+    is told (the projection sees the technician cannot be there before now)."""
+    jid = await to_state(env, "scheduled", start=START)
+    env.clock.now = START - timedelta(minutes=40)
+    assert (await act(env, jid, "start_travel", lat=33.1972, lon=-96.6398)).status_code == 200
+    env.clock.now = START + timedelta(minutes=30)
+    assert await watch_lateness(env.app) == [jid]
+    [told] = await messages(env, "running_late", jid)
+    assert datetime.fromisoformat(told["eta"]) >= env.clock.now
+    link = await env.client.post(f"/api/v1/jobs/{jid}/tracking-link", headers=env.h("dispatcher"))
+    view = (await env.client.get(f"/api/v1/track/{link.json()['token']}")).json()
+    assert datetime.fromisoformat(view["job"]["eta"]) == datetime.fromisoformat(told["eta"])
+
+
+async def test_a_new_time_starts_the_notices_again(env: Env) -> None:
+    env.clock.now = START
+    await to_state(env, "in_progress", start=START)
+    second = await to_state(env, "scheduled", start=START + timedelta(hours=2))
+    env.clock.now = START + timedelta(hours=2, minutes=15)
+    assert await watch_lateness(env.app) == [second]
+    later = START + timedelta(hours=4)
+    r = await env.client.post(
+        f"/api/v1/jobs/{second}/schedule",
+        json={"technician_id": env.cast.tech1_id, "start": later.isoformat()},
+        headers=env.h("dispatcher"),
+    )
+    assert r.status_code == 200, r.text
+    [(marker,)] = await env.sql("SELECT late_notice_eta FROM jobs WHERE id = :j", j=second)
+    assert marker is None
+    link = await env.client.post(
+        f"/api/v1/jobs/{second}/tracking-link", headers=env.h("dispatcher")
+    )
+    view = (await env.client.get(f"/api/v1/track/{link.json()['token']}")).json()
+    assert datetime.fromisoformat(view["job"]["eta"]) == later
+
+
+async def test_no_survey_request_once_they_have_rated(env: Env) -> None:
+    await env.sql("UPDATE customers SET preferred_channel = 'email'")
+    env.clock.now = START
+    jid = await to_state(env, "completed", start=START)
+    link = await env.client.post(f"/api/v1/jobs/{jid}/tracking-link", headers=env.h("dispatcher"))
+    r = await env.client.post(
+        f"/api/v1/track/{link.json()['token']}/feedback", json={"kind": "rating", "rating": 5}
+    )
+    assert r.status_code == 200
+    channels, email = memory()
+    env.clock.advance(minutes=61)
+    w = worker(env, channels)
+    while await w.run_once():
+        pass
+    assert "How did we do?" not in [m.subject for m in email.sent]
+    [(status, error)] = await env.sql(
+        "SELECT status, last_error FROM outbox WHERE kind = 'feedback_request'"
+    )
+    assert (status, error) == ("skipped", "already rated")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, status
 from routeboard.access import Authorized
 from routeboard.db import Id
 from routeboard.deps import SessionDep, SettingsDep
+from routeboard.errors import InvalidInput
 from routeboard.feedback import service
 from routeboard.feedback.schemas import (
     FeedbackItem,
@@ -23,6 +24,7 @@ from routeboard.feedback.schemas import (
     PulseToday,
     VoteIn,
 )
+from routeboard.jobs.schemas import YEARS
 from routeboard.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
@@ -30,6 +32,12 @@ WEEKS = 12
 
 
 def default_range(today: date, since: date | None, until: date | None) -> tuple[date, date]:
+    for given in (since, until):
+        if given is not None and given.year not in YEARS:
+            raise InvalidInput(
+                f"dates must fall in {YEARS.start}-{YEARS.stop - 1}", code="bad_range",
+                details={"since": since and str(since), "until": until and str(until)},
+            )  # fmt: skip
     until = until or today
     return since or until - timedelta(weeks=WEEKS) + timedelta(days=1), until
 

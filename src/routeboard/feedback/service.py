@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.audit.service import append_audit
 from routeboard.deps import Actor
-from routeboard.errors import Conflict, InvalidInput, NotFound
+from routeboard.errors import Conflict, InvalidInput, NotFound, TooMany
 from routeboard.feedback import analysis
 from routeboard.feedback.schemas import (
     PULSE_PROMPTS,
@@ -33,6 +33,7 @@ from routeboard.feedback.schemas import (
     VoteIn,
 )
 from routeboard.models import (
+    AuditEntry,
     Feedback,
     Job,
     OutboxMessage,
@@ -44,6 +45,8 @@ from routeboard.models import (
 from routeboard.pagination import PageParams, paginate
 
 DONE = ("completed", "invoiced")
+# Answers (and changes of answer) per job: the link is public and each one is audited.
+MAX_ANSWERS = 20
 
 
 def _arrived(job: Job) -> bool:
@@ -70,8 +73,15 @@ async def survey_state(session: AsyncSession, job: Job) -> SurveyState:
 async def answer(session: AsyncSession, job_id: int, data: FeedbackIn, *, actor: Actor) -> Feedback:
     """Store the customer's answer (a second one replaces the first) and note it on the job's
     trail. Ratings are taken once the work is done, the arrival question once they arrived."""
+    # populate_existing: the link's check loaded this job before the lock; the trail's head
+    # and the state must be read again under it.
     job = (
-        await session.execute(select(Job).where(Job.id == job_id).with_for_update())
+        await session.execute(
+            select(Job)
+            .where(Job.id == job_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     ).scalar_one()
     if data.kind == "rating" and job.state not in DONE:
         raise Conflict(
@@ -81,12 +91,31 @@ async def answer(session: AsyncSession, job_id: int, data: FeedbackIn, *, actor:
     if data.kind == "arrival" and not (_arrived(job) and job.state != "cancelled"):
         raise Conflict("the technician has not arrived yet", code="not_arrived")
     row = (await _answers(session, job.id)).get(data.kind)
+    rating = data.rating if data.kind == "rating" else None
+    on_time = data.on_time if data.kind == "arrival" else None
+    if row is not None and (row.rating, row.on_time, row.comment) == (
+        rating,
+        on_time,
+        data.comment,
+    ):
+        return row  # the same answer again (a double tap, a reload): nothing new to record
+    changes = (
+        await session.execute(
+            select(func.count()).where(
+                AuditEntry.job_id == job.id, AuditEntry.action.like("feedback.%")
+            )
+        )
+    ).scalar_one()
+    if changes >= MAX_ANSWERS:
+        raise TooMany(
+            "this job's answers can no longer be changed; call the shop",
+            code="too_many_answers", details={"limit": MAX_ANSWERS},
+        )  # fmt: skip
     if row is None:
         row = Feedback(job_id=job.id, kind=data.kind)
         session.add(row)
     row.technician_id = job.technician_id
-    row.rating = data.rating if data.kind == "rating" else None
-    row.on_time = data.on_time if data.kind == "arrival" else None
+    row.rating, row.on_time = rating, on_time
     row.comment = data.comment
     row.sentiment = analysis.sentiment(data.comment)
     row.created_at = actor.at

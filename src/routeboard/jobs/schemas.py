@@ -303,7 +303,8 @@ def customer_eta(job: Job) -> datetime | None:
     if job.state not in ("scheduled", "en_route") or job.arrived_at is not None:
         return None
     if job.state == "en_route" and job.eta is not None:
-        return job.eta
+        # The later of the live estimate and what a running-late message said.
+        return max(job.eta, job.late_notice_eta or job.eta)
     return job.late_notice_eta or job.scheduled_start
 
 

@@ -357,6 +357,7 @@ async def schedule_job(
     if technician.branch_id is not None:
         job.branch_id = technician.branch_id  # the technician's shop serves it
     job.scheduled_start, job.scheduled_end = start, end
+    job.late_notice_eta = None  # a new time: what they were told about the old one is void
     job.override_reason = override if forced else None
     job.updated_at = actor.at
     await session.flush()
@@ -422,6 +423,7 @@ Effect = Callable[[AsyncSession, Job, Actor, State], Awaitable[None]]
 async def _unschedule(session: AsyncSession, job: Job, actor: Actor, before: State) -> None:
     job.technician_id = None
     job.scheduled_start = job.scheduled_end = None
+    job.late_notice_eta = None
 
 
 async def _first_eta(
@@ -577,6 +579,7 @@ async def apply_moves(
         assert job.scheduled_end is not None
         moved.append((job, job.scheduled_start, job.scheduled_end))
         job.scheduled_start = move.start
+        job.late_notice_eta = None
         job.scheduled_end = move.start + timedelta(minutes=job.duration_minutes)
         job.updated_at = actor.at
         tech = await session.get(Technician, move.technician_id)

@@ -44,7 +44,7 @@ async def list_outbox(
     actor: Authorized,
     page: PageDep,
     status: Annotated[
-        Literal["pending", "sent", "failed", "no_channel"] | None,
+        Literal["pending", "sent", "failed", "no_channel", "skipped"] | None,
         Query(description="Only messages in this state"),
     ] = None,
     job_id: Annotated[Id | None, Query(description="Only this job's messages")] = None,

@@ -13,8 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
-from jinja2 import Template, TemplateError, TemplateSyntaxError, meta
+from jinja2 import Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +29,7 @@ from routeboard.events.service import record_event, take_committed
 from routeboard.invoices.service import invoice_of, paid_cents
 from routeboard.models import (
     Customer,
+    Feedback,
     Job,
     MessageTemplate,
     OutboxAttempt,
@@ -103,7 +105,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "running_late": (
         "{{ technician or 'Your technician' }} is running late",
         "Hi {{ first_name }}, sorry: {{ technician or 'your technician' }} from {{ shop }} is "
-        "running about {{ late_minutes }} min behind. New arrival time: around {{ eta }}. "
+        "running late, about {{ late_minutes }} min past the time we gave you. New arrival "
+        "time: around {{ eta }}. "
         "Track: {{ tracking_url }}",
     ),
     "arrived": (
@@ -148,7 +151,23 @@ def render(
     )
 
 
-_jinja = SandboxedEnvironment(autoescape=False)  # plain text, not HTML
+class _MessageSandbox(SandboxedEnvironment):
+    """The sandbox, refusing products and powers whose result would be huge."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        sizes = [len(v) if isinstance(v, str | list | tuple) else abs(v) for v in (left, right)
+                 if isinstance(v, str | list | tuple | int | float)]  # fmt: skip
+        if operator == "**" and (abs(right) > 10 or abs(left) > _BIGGEST_NUMBER):
+            raise SecurityError("powers are limited to small numbers")
+        if operator == "*" and len(sizes) == 2 and sizes[0] * sizes[1] > 100_000:
+            raise SecurityError("products are limited in size")
+        return super().call_binop(context, operator, left, right)
+
+
+_jinja = _MessageSandbox(autoescape=False)  # plain text, not HTML
+_jinja.globals.clear()  # no range(), lipsum(), dict(), cycler(), joiner(), namespace()
 
 
 @lru_cache(maxsize=256)
@@ -191,6 +210,13 @@ def render_stored(
         except Exception:
             log.exception("the %s template failed; sending the default wording", kind)
     return render(kind, context)
+
+
+async def _rated(session: AsyncSession, job_id: int | None) -> bool:
+    found = await session.execute(
+        select(Feedback.id).where(Feedback.job_id == job_id, Feedback.kind == "rating").limit(1)
+    )
+    return found.first() is not None
 
 
 def _money(cents: int) -> str:
@@ -313,6 +339,12 @@ class Worker:
             job = await session.get(Job, message.job_id) if message.job_id else None
             if customer is None:
                 message.status, message.last_error = "failed", "the customer is gone"
+                await session.commit()
+                return
+            if message.kind == "feedback_request" and await _rated(session, message.job_id):
+                # They rated from the tracking page already: asking again would nag.
+                message.status, message.last_error = "skipped", "already rated"
+                message.claimed_by = message.claimed_until = None
                 await session.commit()
                 return
             if (wait := self._hold(message)) is not None:
@@ -480,9 +512,15 @@ async def notify_running_late(
             await session.execute(select(Job).where(Job.id.in_([i.job_id for i, _ in pending])))
         ).scalars()
     }
+    # Today's notices only: a job moved to another day starts again.
+    midnight = datetime.combine(day, time(0), tzinfo=planner.tz)
     counts = await session.execute(
         select(OutboxMessage.job_id, func.count())
-        .where(OutboxMessage.kind == "running_late", OutboxMessage.job_id.in_(list(jobs)))
+        .where(
+            OutboxMessage.kind == "running_late",
+            OutboxMessage.job_id.in_(list(jobs)),
+            OutboxMessage.created_at >= midnight,
+        )
         .group_by(OutboxMessage.job_id)
     )
     notices: dict[int | None, int] = {j: n for j, n in counts.all()}
@@ -491,8 +529,11 @@ async def notify_running_late(
         job = jobs[item.job_id]
         if job.arrived_at is not None or notices.get(job.id, 0) >= MAX_LATE_NOTICES:
             continue  # past a few updates, more texts only annoy: the tracking page stays live
-        # Driving to them with live positions: that estimate beats the day's projection.
-        arrival = job.eta if job.state == "en_route" and job.eta else item.projected_arrival
+        # Driving to them: the live estimate refines the day's projection, but one that went
+        # stale (the phone lost its signal) must not hide a delay the projection sees.
+        arrival = item.projected_arrival
+        if job.state == "en_route" and job.eta is not None:
+            arrival = max(job.eta, arrival)
         promised = job.window_end or job.scheduled_start
         if promised is None:
             continue
@@ -513,12 +554,12 @@ async def notify_running_late(
         if won.rowcount != 1:  # type: ignore[attr-defined]
             continue  # another instance told them just now
         job.late_notice_eta = arrival
-        behind = round((arrival - (job.scheduled_start or promised)).total_seconds() / 60)
         await queue_message(
             session, kind="running_late", job=job, at=now,
             payload={
                 "technician_first_name": name.split()[0], "eta": arrival.isoformat(),
-                "late_minutes": behind,
+                # Past the promise, as the tracking page counts it.
+                "late_minutes": round(late),
             },
         )  # fmt: skip
         await record_event(
@@ -563,6 +604,38 @@ def _known_kind(kind: str) -> None:
         )  # fmt: skip
 
 
+# A message needs its variables, filters and if/else. Loops, macros, method calls and big
+# numbers are how a template eats the server (nested loops, "x" * 10**10), so they are refused
+# when saved, and the sandbox refuses big products and powers when rendered.
+_FORBIDDEN_NODES = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Call)
+_BIGGEST_NUMBER = 1000
+
+
+def check_wording(kind: str, text: str) -> tuple[str | None, dict[str, Any]]:
+    """Why an admin's wording cannot be used (and details), or (None, {})."""
+    try:
+        tree = _jinja.parse(text)
+    except TemplateSyntaxError as exc:
+        return f"is not a valid template: {exc.message} (line {exc.lineno})", {"line": exc.lineno}
+    if any(True for _ in tree.find_all(_FORBIDDEN_NODES)):
+        return "may use variables, filters and if/else, but no loops, macros or calls", {}
+    numbers = [n.value for n in tree.find_all(nodes.Const) if isinstance(n.value, int | float)]
+    if any(abs(v) > _BIGGEST_NUMBER for v in numbers):
+        return f"uses a number above {_BIGGEST_NUMBER}", {}
+    unknown = sorted(meta.find_undeclared_variables(tree) - {"kind", *VARIABLES[kind]})
+    if unknown:
+        return f"uses unknown variables: {', '.join(unknown)}", {
+            "unknown": unknown, "variables": list(VARIABLES[kind]),
+        }  # fmt: skip
+    try:
+        rendered = _compiled(text).render({**SAMPLE, "kind": kind})
+    except Exception as exc:  # whatever the sandbox or the data raise, it is the wording's
+        return f"does not render: {exc}", {}
+    if len(rendered) > 2000:
+        return "renders longer than 2,000 characters", {}
+    return None, {}
+
+
 async def list_templates(session: AsyncSession) -> list[TemplateRead]:
     stored = {t.kind: t for t in (await session.execute(select(MessageTemplate))).scalars()}
     return [_read_template(kind, stored.get(kind)) for kind in TEMPLATES]
@@ -576,29 +649,11 @@ async def save_template(
     customer's phone."""
     _known_kind(kind)
     for part, text in (("subject", data.subject), ("body", data.body)):
-        try:
-            unknown = meta.find_undeclared_variables(_jinja.parse(text)) - {
-                "kind",
-                *VARIABLES[kind],
-            }
-            if unknown:
-                raise InvalidInput(
-                    f"the {part} uses unknown variables: {', '.join(sorted(unknown))}",
-                    code="template_invalid",
-                    details={"part": part, "unknown": sorted(unknown),
-                             "variables": list(VARIABLES[kind])},
-                )  # fmt: skip
-            _compiled(text).render({**SAMPLE, "kind": kind})
-        except TemplateSyntaxError as exc:
+        problem, details = check_wording(kind, text)
+        if problem:
             raise InvalidInput(
-                f"the {part} is not a valid template: {exc.message} (line {exc.lineno})",
-                code="template_invalid", details={"part": part, "line": exc.lineno},
-            ) from exc  # fmt: skip
-        except (SecurityError, TemplateError, TypeError, ValueError) as exc:
-            raise InvalidInput(
-                f"the {part} does not render: {exc}", code="template_invalid",
-                details={"part": part},
-            ) from exc  # fmt: skip
+                f"the {part} {problem}", code="template_invalid", details={"part": part, **details}
+            )
     stored = await session.get(MessageTemplate, kind, with_for_update=True)
     if stored is None:
         stored = MessageTemplate(kind=kind)

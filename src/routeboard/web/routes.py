@@ -331,7 +331,7 @@ def _page_date(raw: str) -> date | None:
     return day if day.year in YEARS else None
 
 
-OUTBOX_STATUSES = ("pending", "sent", "failed", "no_channel")
+OUTBOX_STATUSES = ("pending", "sent", "failed", "no_channel", "skipped")
 
 
 @router.get("/admin/outbox", response_model=None)
