@@ -50,6 +50,7 @@ from routeboard.events.service import (
 )
 from routeboard.feedback.routes import router as feedback_router
 from routeboard.health.routes import router as health_router
+from routeboard.idempotency import prune_answers
 from routeboard.ingest.mqtt import MqttSubscriber
 from routeboard.ingest.routes import router as ingest_router
 from routeboard.ingest.service import ingest_mqtt_message
@@ -155,13 +156,22 @@ async def sweep_offline_forever(app: FastAPI) -> None:
             log.exception("offline sweep failed")
 
 
-async def prune_forever(app: FastAPI, every_seconds: float = 3600) -> None:
-    """Keep the events table to its retention period (hourly, in the background)."""
+async def prune(app: FastAPI) -> None:
+    """Keep the events table to its retention period and forget old idempotency answers."""
     settings: Settings = app.state.settings
+    async with app.state.sessionmaker() as session, session.begin():
+        now = app.state.clock()
+        await prune_events(session, before=now - timedelta(days=settings.event_retention_days))
+        await prune_answers(session, now=now)
+
+
+async def prune_forever(app: FastAPI, every_seconds: float = 3600) -> None:
+    """Prune hourly, in the background."""
     while True:
-        async with app.state.sessionmaker() as session, session.begin():
-            cutoff = app.state.clock() - timedelta(days=settings.event_retention_days)
-            await prune_events(session, before=cutoff)
+        try:
+            await prune(app)
+        except Exception:  # the next hour tries again
+            log.exception("pruning failed")
         await anyio.sleep(every_seconds)
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Header, Response
 from pydantic import AwareDatetime, BaseModel
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.deps import Actor
@@ -43,6 +43,8 @@ OccurredAt = Annotated[
 # A phone's clock may run a little ahead; an action older than this is not applied as if new.
 CLOCK_SLACK = timedelta(minutes=2)
 OLDEST = timedelta(hours=48)
+# Kept well past OLDEST: a phone resending after that is refused as too late anyway.
+KEEP_ANSWERS = timedelta(days=7)
 REPLAYED = "Idempotent-Replayed"
 
 
@@ -130,6 +132,14 @@ async def once(
     answer = await apply()
     await remember(session, actor, key, print_, answer, status_code=status_code)
     return answer
+
+
+async def prune_answers(session: AsyncSession, *, now: datetime) -> int:
+    """Forget stored answers older than ``KEEP_ANSWERS``; returns how many went."""
+    result = await session.execute(
+        delete(IdempotentRequest).where(IdempotentRequest.created_at < now - KEEP_ANSWERS)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def as_of(actor: Actor, occurred_at: datetime | None) -> Actor:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from routeboard.app import prune
 from tests.conftest import Env
 from tests.flows import START, act, image_bytes, photo, sign, to_state
 
@@ -60,6 +61,21 @@ async def test_a_repeated_key_is_answered_not_applied_twice(env: Env) -> None:
         f"/api/v1/jobs/{jid}/transitions", json={"action": "start_work"}, headers=headers
     )
     assert (other.status_code, other.json()["error"]) == (409, "idempotency_key_reused")
+
+
+async def test_kept_answers_are_forgotten_after_a_week(env: Env) -> None:
+    jid = await to_state(env, "scheduled", start=START)
+    headers = env.h("tech1") | {"Idempotency-Key": "tap-0002-start"}
+    r = await env.client.post(
+        f"/api/v1/jobs/{jid}/transitions", json={"action": "start_travel"}, headers=headers
+    )
+    assert r.status_code == 200
+    env.clock.advance(days=6)
+    await prune(env.app)
+    assert len(await env.sql("SELECT id FROM idempotent_requests")) == 1
+    env.clock.advance(days=1, seconds=1)
+    await prune(env.app)
+    assert await env.sql("SELECT id FROM idempotent_requests") == []
 
 
 async def test_a_photo_resent_is_stored_once(env: Env) -> None:
