@@ -24,7 +24,9 @@ async def day(env: Env, role: str = "tech1") -> dict[str, Any]:
 
 async def test_the_day_names_each_next_step_and_what_it_still_needs(env: Env) -> None:
     jid = await to_state(env, "in_progress", start=START)
-    [job] = (await day(env))["jobs"]
+    answer = await day(env)
+    assert datetime.fromisoformat(answer["server_time"]) == env.clock()  # for the phone's skew
+    [job] = answer["jobs"]
     assert (job["id"], job["next_action"]) == (jid, "complete")
     assert job["missing"] == [
         "1 before photo needed",

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,16 +107,19 @@ class Phone:
 
 
 @asynccontextmanager
-async def phone(browser: Browser, base: str) -> AsyncIterator[Phone]:
-    """Technician 1 signed in through the login form, the app open and showing their day."""
+async def phone(
+    browser: Browser, base: str, *, clock_ahead: timedelta = timedelta(0)
+) -> AsyncIterator[Phone]:
+    """Technician 1 signed in through the login form, the app open and showing their day;
+    the phone's clock ``clock_ahead`` of the server's."""
     from playwright.async_api import expect
 
     context = await browser.new_context(
         viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2, base_url=base
     )
     try:
-        # The phone's clock shows the server's time, and keeps running.
-        await context.clock.install(time=T0)
+        # The phone's clock shows the server's time (unless told otherwise), and keeps running.
+        await context.clock.install(time=T0 + clock_ahead)
         await context.add_init_script(
             f"localStorage.setItem('routeboard.tech.undoMs', '{UNDO_MS}')"
         )
@@ -454,6 +457,31 @@ async def test_work_done_without_a_signal_reaches_the_server_as_it_happened(
         assert datetime.fromisoformat(entry["data"]["received_at"]) == received
         assert at < received
     assert trail["job.start_work"]["at"] < trail["job.complete"]["at"]
+
+
+@SQLITE_ONLY
+async def test_a_phone_whose_clock_runs_fast_stamps_taps_with_the_servers_time(
+    env: Env, browser: Browser
+) -> None:
+    """Fifteen minutes fast: stamped with its own clock, every tap would be refused as
+    happening in the future (occurred_in_future); the app corrects by the server's time."""
+    from playwright.async_api import expect
+
+    jid = await to_state(env, "scheduled", start=START)
+    async with (
+        serving(env.app) as base,
+        phone(browser, base, clock_ahead=timedelta(minutes=15)) as tech,
+    ):
+        await expect(tech.primary).to_have_text("Start driving")
+        await tech.tap(tech.primary)
+        await expect(tech.primary).to_have_text("Arrived, start work")
+        deadline = time.monotonic() + 10
+        while await state_of(env, jid) != "en_route":
+            assert time.monotonic() < deadline, "the tap never reached the server"
+            await anyio.sleep(0.2)
+    [entry] = [e for e in await audit_trail(env, jid) if e["action"] == "job.start_travel"]
+    at = datetime.fromisoformat(entry["at"])
+    assert abs(at - env.clock()) < timedelta(minutes=1), (at, env.clock())
 
 
 @SQLITE_ONLY

@@ -42,3 +42,6 @@ class TechDay(BaseModel):
     date: str
     timezone: str
     jobs: list[TechJob]
+    # The server's clock when it answered: the app corrects its own by it, so a phone running
+    # fast does not stamp its actions in the future (refused as occurred_in_future).
+    server_time: datetime

@@ -122,5 +122,6 @@ async def technician_day(
             )
         )
     return TechDay(
-        technician_id=actor.technician_id, date=day.isoformat(), timezone=str(tz), jobs=out
-    )
+        technician_id=actor.technician_id, date=day.isoformat(), timezone=str(tz), jobs=out,
+        server_time=actor.at,
+    )  # fmt: skip

@@ -12,7 +12,7 @@
  *   for the technician to sign in again, and the next page load sends it.
  */
 
-import { addItem, allItems, deleteItem, putItem } from "./tech-store.js";
+import { addItem, allItems, deleteItem, getValue, putItem, setValue } from "./tech-store.js";
 
 const JSON_TIMEOUT_MS = 30_000;
 const UPLOAD_TIMEOUT_MS = 180_000;
@@ -20,6 +20,7 @@ const BACKOFF_FIRST_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 // navigator.onLine can miss an 'online' event (a captive portal, a flaky radio): look anyway.
 const OFFLINE_POLL_MS = 30_000;
+const CLOCK_NOISE_MS = 5_000;
 
 const PATHS = {
   transition: (job) => `/api/v1/jobs/${job}/transitions`,
@@ -73,9 +74,11 @@ export class Outbox {
     this.running = false;
     this.again = false;
     this.failures = 0; // consecutive retryable failures: the backoff's exponent
+    this.clockOffset = 0; // server clock minus the phone's, ms (see setClockOffset)
   }
 
   async start() {
+    this.clockOffset = (await getValue("clock_offset").catch(() => 0)) || 0;
     await this.reload();
     window.addEventListener("online", () => this.wake());
     setInterval(() => this.drain(), OFFLINE_POLL_MS);
@@ -92,6 +95,13 @@ export class Outbox {
    * Keep an action: ``holdMs`` > 0 gives it an undo window before it may be sent;
    * ``onStored(item)`` runs once it is kept and before it can be sent.
    */
+  /** How far the server's clock is ahead of the phone's (ms); kept for use offline. */
+  setClockOffset(ms) {
+    // A second or two is the round trip's noise, not a wrong clock.
+    this.clockOffset = Math.abs(ms) < CLOCK_NOISE_MS ? 0 : Math.round(ms);
+    setValue("clock_offset", this.clockOffset).catch(() => {});
+  }
+
   async add(type, jobId, body, { holdMs = 0, label = "", onStored = null } = {}) {
     const now = Date.now();
     const item = {
@@ -101,7 +111,7 @@ export class Outbox {
       body,
       label,
       key: newKey(),
-      occurred_at: new Date(now).toISOString(),
+      occurred_at: new Date(now + this.clockOffset).toISOString(),
       hold_until: holdMs > 0 ? now + holdMs : 0,
       state: "waiting",
       error: null,

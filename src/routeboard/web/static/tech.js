@@ -351,7 +351,9 @@ function saveDay() {
 
 async function refreshDay() {
   const gen = app.sentGen;
+  const asked = Date.now();
   const result = await getJson("/api/v1/tech/day");
+  const answered = Date.now();
   if (result.status === 401) {
     app.signinNeeded = true;
     render();
@@ -368,6 +370,11 @@ async function refreshDay() {
     return;
   }
   const cached = result.response.headers.get("X-Routeboard-Cache") === "hit";
+  if (!cached && result.data.server_time) {
+    // The server's clock against ours, at the middle of the round trip: actions are stamped
+    // with the server's time, however wrong the phone's clock is.
+    outbox.setClockOffset(Date.parse(result.data.server_time) - (asked + answered) / 2);
+  }
   app.day = result.data;
   app.fromCache = cached;
   app.cachedAt = cached ? result.response.headers.get("X-Routeboard-Cached-At") : null;
