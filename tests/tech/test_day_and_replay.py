@@ -43,7 +43,9 @@ async def test_the_day_names_each_next_step_and_what_it_still_needs(env: Env) ->
     assert (await act(env, jid, "complete")).status_code == 200
     [done] = (await day(env))["jobs"]
     assert (done["next_action"], done["paid_cents"]) == (None, 0)
-    assert done["amount_due_cents"] is not None
+    assert done["amount_due_cents"] == 25000  # the deductible
+    invoice = await env.client.get(f"/api/v1/jobs/{jid}/invoice", headers=env.h("tech1"))
+    assert done["insurer_share_cents"] == invoice.json()["insurer_share_cents"] > 0
     assert (await day(env, "tech2"))["jobs"] == []  # only their own
 
 

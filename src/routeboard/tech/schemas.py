@@ -34,6 +34,8 @@ class TechJob(BaseModel):
     missing: list[str]
     # The customer's share (the deductible when insurance pays the rest), once completed.
     amount_due_cents: int | None
+    # What the insurer pays, once completed: shown beside the amount due, signal or not.
+    insurer_share_cents: int | None = None
     paid_cents: int
 
 

@@ -84,13 +84,16 @@ async def technician_day(
             )
         ).all()
     )
-    due = dict(
-        (
+    shares = {
+        job_id: (customer, insurer)
+        for job_id, customer, insurer in (
             await session.execute(
-                select(Invoice.job_id, Invoice.customer_share_cents).where(Invoice.job_id.in_(ids))
+                select(
+                    Invoice.job_id, Invoice.customer_share_cents, Invoice.insurer_share_cents
+                ).where(Invoice.job_id.in_(ids))
             )
         ).all()
-    )
+    }
     contexts = await guard_contexts(session, [job for job, _ in jobs], actor)
     out = []
     for job, customer in jobs:
@@ -117,7 +120,8 @@ async def technician_day(
                 signed=ctx.has_signature,
                 next_action=action,
                 missing=missing(action, ctx),
-                amount_due_cents=due.get(job.id),
+                amount_due_cents=shares[job.id][0] if job.id in shares else None,
+                insurer_share_cents=shares[job.id][1] if job.id in shares else None,
                 paid_cents=int(paid.get(job.id, 0)),
             )
         )

@@ -214,6 +214,7 @@ async def tech_app(
         "csrf_token": await _page_csrf(session, actor),
         "timezone": settings.business_timezone,
         "technician_id": actor.technician_id,
+        "currency": settings.currency,
     }
     return templates.TemplateResponse(request, "tech.html", context)
 

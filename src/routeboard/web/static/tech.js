@@ -112,7 +112,10 @@ function link(text, className, href, id) {
 // Words and numbers in the shop's time zone.
 
 const clock = new Intl.DateTimeFormat("en-US", { timeZone: TZ, hour: "numeric", minute: "2-digit" });
-const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
+const money = new Intl.NumberFormat("en-US", {
+  style: "currency",
+  currency: (document.body.dataset.currency || "usd").toUpperCase(),
+});
 const dayName = new Intl.DateTimeFormat("en-US", {
   timeZone: "UTC", weekday: "long", month: "long", day: "numeric",
 });
@@ -828,9 +831,9 @@ function renderDone(job) {
     due.id = "amount-due";
     box.append(due);
   }
-  if (invoice && invoice.insurer_share_cents > 0) {
-    box.append(el("p", "insurance", `Insurance pays the rest (${cents(invoice.insurer_share_cents)}).`));
-  }
+  // From the invoice when the phone has fetched it, else from the day (kept offline).
+  const insurer = invoice?.insurer_share_cents ?? job.insurer_share_cents ?? 0;
+  if (insurer > 0) box.append(el("p", "insurance", `Insurance pays the rest (${cents(insurer)}).`));
 
   if (queued) {
     const words = outbox.sending === queued.seq ? "Sending…" : "Waiting to send";
