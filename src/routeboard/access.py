@@ -161,6 +161,12 @@ PERMISSIONS: dict[str, Rule] = {
     "PATCH /api/v1/polls/{poll_id}": _rule(ADMIN, note="close or reopen"),
     "PUT /api/v1/polls/{poll_id}/vote": _rule(FIELD, note="open polls only"),
     "GET /track/{token}": Rule(public=True, note="the customer's tracking page"),
+    "GET /pay/memory/{reference}": Rule(
+        public=True, note="the demo's card checkout page (in-memory provider only)"
+    ),
+    "POST /pay/memory/{reference}": Rule(
+        public=True, note="the demo's 'pay' button; settles as the provider's webhook would"
+    ),
     "GET /admin/outbox": Rule(
         public=True, note="page; redirects to /login without a staff session"
     ),

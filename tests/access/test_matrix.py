@@ -480,6 +480,9 @@ CASES: dict[str, Case] = {
     "PUT /api/v1/polls/{poll_id}/vote": Case(
         poll("PUT", "/vote", json={"ranking": [1, 0]}), table(200, **FIELD_OK)
     ),
+    # No card provider in the test app: there is no demo checkout to show.
+    "GET /pay/memory/{reference}": Case(fixed("GET", "/pay/memory/cs_memory_x"), public(404)),
+    "POST /pay/memory/{reference}": Case(fixed("POST", "/pay/memory/cs_memory_x"), public(404)),
     "GET /admin/outbox": Case(
         fixed("GET", "/admin/outbox"), public(303) | {"admin": 200, "dispatcher": 200}
     ),

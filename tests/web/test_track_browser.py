@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from routeboard.payments.provider import MemoryProvider
 from tests.availability.test_eta import fix
 from tests.conftest import PASSWORD, Env
 from tests.events.live import serving
@@ -34,7 +35,9 @@ NEARBY = (33.13, -96.78)  # ~4 km from the test site
 
 
 @asynccontextmanager
-async def phone_page(browser: Browser, base: str, path: str) -> AsyncIterator[Page]:
+async def phone_page(
+    browser: Browser, base: str, path: str, *, ready: bool = True
+) -> AsyncIterator[Page]:
     """A phone opening the link from its messages: no sign-in, no cookies."""
     from playwright.async_api import expect
 
@@ -48,7 +51,8 @@ async def phone_page(browser: Browser, base: str, path: str) -> AsyncIterator[Pa
         page.on("console", lambda m: problems.append(m.text) if noteworthy(m) else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         await page.goto(path)
-        await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        if ready:  # the tracking page says when its first read is drawn
+            await expect(page.locator("body")).to_have_attribute("data-ready", "true")
         yield page
         assert problems == []
     finally:
@@ -146,3 +150,29 @@ async def test_the_eta_moves_live_then_the_survey_and_the_rating_reaches_the_adm
             await expect(admin.locator("svg.chart .mark")).not_to_have_count(0)
         finally:
             await context.close()
+
+
+@SQLITE_ONLY
+async def test_the_demo_card_checkout_takes_the_payment_like_the_webhook(
+    env: Env, browser: Browser
+) -> None:
+    """The demo's card link opens a checkout page on the customer's phone; "Pay" settles the
+    payment through the provider's signed webhook, once."""
+    from playwright.async_api import expect
+
+    env.app.state.payments = MemoryProvider()
+    jid = await to_state(env, "completed", start=START)
+    r = await env.client.post(
+        f"/api/v1/jobs/{jid}/payments", json={"method": "card"}, headers=env.h("tech1")
+    )
+    assert r.status_code == 201, r.text
+    path = "/pay/memory/" + str(r.json()["checkout_url"]).rsplit("/", 1)[1]
+    async with serving(env.app) as base, phone_page(browser, base, path, ready=False) as page:
+        await expect(page.locator("#amount")).to_have_text("250.00 USD")
+        await page.locator("#pay").tap()
+        await expect(page.locator("#paid")).to_have_text("Paid. Thank you!")
+        again = await page.request.post(base + path)
+        assert again.ok
+    [(status,)] = await env.sql("SELECT status FROM payments WHERE method = 'card'")
+    assert status == "succeeded"
+    assert len(await env.sql("SELECT id FROM payment_events")) == 2  # each delivery kept once

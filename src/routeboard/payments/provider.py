@@ -446,6 +446,11 @@ class MemoryProvider:
         self._sessions[reference] = self._by_key[idempotency_key] = session
         return checkout
 
+    def checkout_of(self, reference: str) -> tuple[StartCall, str] | None:
+        """What checkout ``reference`` asks for, and its status (``open``, ``complete``...)."""
+        session = self._sessions.get(reference)
+        return (session.call, session.status) if session else None
+
     def event(self, reference: str, event_type: str, *, paid: bool = True) -> bytes:
         """The body of the event Stripe would send for ``reference``, updating the session."""
         session = self._sessions[reference]

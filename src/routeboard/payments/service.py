@@ -266,3 +266,15 @@ async def settle(session: AsyncSession, update: PaymentUpdate, *, actor: Actor) 
     await session.flush()
     await _tell(session, job, payment, actor=actor)
     return True
+
+
+async def pay_demo_checkout(
+    session: AsyncSession, provider: MemoryProvider, reference: str, *, actor: Actor
+) -> bool:
+    """The demo's card page: the twin "takes" the card and its webhook is applied exactly as
+    Stripe's would be (signed, parsed, settled once)."""
+    if provider.checkout_of(reference) is None:
+        raise NotFound("no such checkout", code="checkout_not_found")
+    delivery = provider.pay(reference)
+    update = provider.parse_webhook(delivery.payload, delivery.headers)
+    return update is not None and await settle(session, update, actor=actor)

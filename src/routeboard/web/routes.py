@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -30,8 +31,9 @@ from routeboard.deps import (
     SessionDep,
     SettingsDep,
     client_of,
+    system_actor,
 )
-from routeboard.errors import Forbidden, NotAuthenticated
+from routeboard.errors import Forbidden, NotAuthenticated, NotFound
 from routeboard.feedback import analysis
 from routeboard.feedback import service as feedback
 from routeboard.feedback.routes import default_range
@@ -40,6 +42,8 @@ from routeboard.metrics.service import auth_event
 from routeboard.models import AuthSession
 from routeboard.notify import service as notify
 from routeboard.pagination import PageParams
+from routeboard.payments.provider import MemoryProvider
+from routeboard.payments.service import pay_demo_checkout
 from routeboard.tracking.service import job_for_link
 
 STATIC = Path(__file__).parent / "static"
@@ -378,3 +382,42 @@ async def templates_page(
         "csrf_token": await _page_csrf(session, actor),
     }
     return templates.TemplateResponse(request, "admin_templates.html", context)
+
+
+def _demo_checkouts(request: Request) -> MemoryProvider:
+    provider = request.app.state.payments
+    if not isinstance(provider, MemoryProvider):
+        raise NotFound("no demo checkout here", code="checkout_not_found")
+    return provider
+
+
+def _checkout_page(
+    request: Request, settings: SettingsDep, provider: MemoryProvider, reference: str
+) -> Response:
+    found = provider.checkout_of(reference)
+    if found is None:
+        raise NotFound("no such checkout", code="checkout_not_found")
+    call, status = found
+    amount = f"{call.amount_cents / 100:,.2f} {call.currency.upper()}"
+    context = {
+        "shop_name": settings.shop_name, "description": call.description, "amount": amount,
+        "status": status, "reference": reference,
+    }  # fmt: skip
+    return templates.TemplateResponse(request, "pay_memory.html", context)
+
+
+@router.get("/pay/memory/{reference}", response_model=None)
+async def demo_checkout(reference: str, request: Request, settings: SettingsDep) -> Response:
+    """The demo's stand-in for Stripe's checkout page (the in-memory card provider only)."""
+    return _checkout_page(request, settings, _demo_checkouts(request), reference)
+
+
+@router.post("/pay/memory/{reference}", response_model=None)
+async def demo_checkout_pay(
+    reference: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """ "Pay" on the demo checkout: the provider's webhook is applied as Stripe's would be."""
+    provider = _demo_checkouts(request)
+    actor = replace(system_actor("webhook:memory"), at=request.app.state.clock())
+    await pay_demo_checkout(session, provider, reference, actor=actor)
+    return RedirectResponse(f"/pay/memory/{reference}", status_code=303)
