@@ -284,21 +284,26 @@ async def _pulse_groups(session: AsyncSession, since: date, until: date) -> list
 
 
 async def pulse_today(session: AsyncSession, *, actor: Actor, tz: ZoneInfo) -> PulseToday:
-    assert actor.user_id is not None
     day = actor.at.astimezone(tz).date()
     question = "schedule_realistic"
-    row = (
-        await session.execute(
-            select(PulseAnswer).where(
-                PulseAnswer.user_id == actor.user_id, PulseAnswer.day == day,
-                PulseAnswer.question == question,
-            )
-        )
-    ).scalar_one_or_none()  # fmt: skip
+    row = await _pulse_row(session, actor, day, question)
     return PulseToday(
         day=day, question=question, prompt=PULSE_PROMPTS[question],
         answer=_pulse_read(row) if row else None,
     )  # fmt: skip
+
+
+async def _pulse_row(
+    session: AsyncSession, actor: Actor, day: date, question: str
+) -> PulseAnswer | None:
+    """This person's answer to ``question`` on ``day``, if they gave one."""
+    found = await session.execute(
+        select(PulseAnswer).where(
+            PulseAnswer.user_id == actor.user_id, PulseAnswer.day == day,
+            PulseAnswer.question == question,
+        )
+    )  # fmt: skip
+    return found.scalar_one_or_none()
 
 
 def _pulse_read(row: PulseAnswer) -> PulseRead:
@@ -311,14 +316,7 @@ async def answer_pulse(
     """Today's answer for this person; answering again the same day changes it."""
     assert actor.user_id is not None
     day = actor.at.astimezone(tz).date()
-    row = (
-        await session.execute(
-            select(PulseAnswer).where(
-                PulseAnswer.user_id == actor.user_id, PulseAnswer.day == day,
-                PulseAnswer.question == data.question,
-            )
-        )
-    ).scalar_one_or_none()  # fmt: skip
+    row = await _pulse_row(session, actor, day, data.question)
     if row is None:
         row = PulseAnswer(user_id=actor.user_id, day=day, question=data.question)
         session.add(row)

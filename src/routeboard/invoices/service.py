@@ -87,11 +87,18 @@ async def get_invoice(session: AsyncSession, job: Job) -> Invoice:
     return invoice
 
 
-async def paid_cents(session: AsyncSession, invoice: Invoice) -> int:
-    """What has been paid on the invoice so far (settled payments only)."""
+async def settlement(session: AsyncSession, invoice: Invoice) -> tuple[int, int]:
+    """What the customer has paid on the invoice so far (settled payments only), and what
+    they still owe of their share."""
     total = await session.execute(
         select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
             Payment.invoice_id == invoice.id, Payment.status == "succeeded"
         )
     )
-    return int(total.scalar_one())
+    paid = int(total.scalar_one())
+    return paid, max(0, invoice.customer_share_cents - paid)
+
+
+def money(cents: int) -> str:
+    """Cents as the customer reads them in a message: $1,234.50."""
+    return f"${cents / 100:,.2f}"

@@ -26,7 +26,7 @@ from routeboard.deps import Actor, system_actor
 from routeboard.errors import InvalidInput, NotFound
 from routeboard.events.schemas import AlertRaised, EventRead, JobEta
 from routeboard.events.service import record_event, take_committed
-from routeboard.invoices.service import invoice_of, paid_cents
+from routeboard.invoices.service import invoice_of, money, settlement
 from routeboard.models import (
     Customer,
     Feedback,
@@ -219,20 +219,16 @@ async def _rated(session: AsyncSession, job_id: int | None) -> bool:
     return found.first() is not None
 
 
-def _money(cents: int) -> str:
-    return f"${cents / 100:,.2f}"
-
-
 async def _receipt(session: AsyncSession, job: Job) -> dict[str, str]:
     invoice = await invoice_of(session, job.id)
     if invoice is None:
         return {}
-    paid = await paid_cents(session, invoice)
+    paid, balance = await settlement(session, invoice)
     return {
-        "total": _money(invoice.total_cents),
-        "insurer_pays": _money(invoice.insurer_share_cents) if invoice.insurer_share_cents else "",
-        "paid": _money(paid),
-        "balance": _money(max(0, invoice.customer_share_cents - paid)),
+        "total": money(invoice.total_cents),
+        "insurer_pays": money(invoice.insurer_share_cents) if invoice.insurer_share_cents else "",
+        "paid": money(paid),
+        "balance": money(balance),
     }
 
 

@@ -23,7 +23,7 @@ from routeboard.deps import Actor
 from routeboard.errors import Conflict, NotFound
 from routeboard.events.schemas import PaymentChanged
 from routeboard.events.service import record_event
-from routeboard.invoices.service import invoice_of, paid_cents
+from routeboard.invoices.service import invoice_of, money, settlement
 from routeboard.models import Invoice, Job, Payment, PaymentEvent
 from routeboard.payments.provider import (
     MemoryProvider,
@@ -89,10 +89,6 @@ async def _invoice(session: AsyncSession, job: Job) -> Invoice:
     return invoice
 
 
-def _money(cents: int) -> str:
-    return f"${cents / 100:,.2f}"
-
-
 async def start_payment(
     session: AsyncSession,
     job_id: int,
@@ -105,12 +101,12 @@ async def start_payment(
     """Take what the customer owes on a completed job by ``method``."""
     job = await load_job_for_field_work(session, actor, job_id)
     invoice = await _invoice(session, job)
-    due = invoice.customer_share_cents - await paid_cents(session, invoice)
+    _, due = await settlement(session, invoice)
     if method == "insurance_only":
         if due > 0:
             # The customer's share is theirs to pay: waiving a deductible is not ours to offer.
             raise Conflict(
-                f"the customer still owes {_money(due)} (their share); take it by card, cash "
+                f"the customer still owes {money(due)} (their share); take it by card, cash "
                 "or cheque",
                 code="customer_share_due",
                 details={"due_cents": due},

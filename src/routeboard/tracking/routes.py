@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
 
 from routeboard.access import Authorized
 from routeboard.db import Id
-from routeboard.deps import SessionDep, SettingsDep, client_of
+from routeboard.deps import Actor, SessionDep, SettingsDep, client_of
 from routeboard.documents.routes import PDF, pdf_response
 from routeboard.documents.service import job_document
 from routeboard.events.board import BoardFilter
 from routeboard.events.routes import EventStreamResponse, event_stream
 from routeboard.feedback.schemas import FeedbackIn, FeedbackRead
 from routeboard.feedback.service import answer
+from routeboard.models import Job
 from routeboard.tracking import service
 from routeboard.tracking.schemas import TrackingLinkCreated, TrackingLinksRevoked, TrackView
 
@@ -45,14 +45,20 @@ async def revoke_tracking_links(
     return TrackingLinksRevoked(job_id=job_id, revoked=revoked)
 
 
+async def _visit(request: Request, session: SessionDep, token: str) -> tuple[Job, Actor]:
+    """The job the link opens, and the link's holder (its customer) as the actor."""
+    clock = request.app.state.clock
+    job = await service.job_for_link(session, token, key=request.app.state.signing_key, now=clock())
+    addr, agent = client_of(request)
+    return job, service.link_visitor(job, at=clock(), client_addr=addr, user_agent=agent)
+
+
 @router.get("/track/{token}", response_model=TrackView)
 async def read_tracking(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> TrackView:
     """The customer's view of one job, opened by the signed link alone."""
-    job = await service.job_for_link(
-        session, token, key=request.app.state.signing_key, now=request.app.state.clock()
-    )
+    job, _ = await _visit(request, session, token)
     return await service.track_view(session, job, token, settings=settings)
 
 
@@ -62,10 +68,7 @@ async def send_feedback(
 ) -> FeedbackRead:
     """The customer's rating (once the work is done) or "did we arrive on time?" (once the
     technician is there). Answering again replaces the earlier answer."""
-    clock = request.app.state.clock
-    job = await service.job_for_link(session, token, key=request.app.state.signing_key, now=clock())
-    addr, agent = client_of(request)
-    visitor = replace(service.link_visitor(job, at=clock(), client_addr=addr), user_agent=agent)
+    job, visitor = await _visit(request, session, token)
     row = await answer(session, job.id, body, actor=visitor)
     return FeedbackRead(
         kind=row.kind, rating=row.rating, on_time=row.on_time, comment=row.comment,
@@ -78,9 +81,7 @@ async def tracking_invoice(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """The invoice, for the customer holding the link (once the work is done)."""
-    clock = request.app.state.clock
-    job = await service.job_for_link(session, token, key=request.app.state.signing_key, now=clock())
-    visitor = service.link_visitor(job, at=clock(), client_addr=None)
+    job, visitor = await _visit(request, session, token)
     content = await job_document(session, job.id, "invoice", actor=visitor, settings=settings)
     return pdf_response(content, f"invoice-{job.id}.pdf")
 
@@ -98,11 +99,8 @@ async def tracking_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventStreamResponse:
     """The customer's live view of their job, opened by the link; revoking the link ends it."""
-    key = request.app.state.signing_key
-    clock = request.app.state.clock
-    job = await service.job_for_link(session, token, key=key, now=clock())
-    addr, _ = client_of(request)
-    visitor = service.link_visitor(job, at=clock(), client_addr=addr)
+    key, clock = request.app.state.signing_key, request.app.state.clock
+    job, visitor = await _visit(request, session, token)
     maker = request.app.state.sessionmaker
 
     async def still_allowed() -> bool:

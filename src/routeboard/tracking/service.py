@@ -13,7 +13,7 @@ from routeboard.config import Settings
 from routeboard.deps import Actor
 from routeboard.errors import Conflict, NotAuthenticated
 from routeboard.feedback.service import survey_state
-from routeboard.invoices.service import invoice_of, paid_cents
+from routeboard.invoices.service import invoice_of, settlement
 from routeboard.jobs.schemas import JobCustomerView
 from routeboard.metrics.service import auth_event
 from routeboard.models import Job, Technician, TrackingLink
@@ -81,7 +81,9 @@ async def link_alive(
     return True
 
 
-def link_visitor(job: Job, *, at: datetime, client_addr: str | None) -> Actor:
+def link_visitor(
+    job: Job, *, at: datetime, client_addr: str | None, user_agent: str | None = None
+) -> Actor:
     """The customer of the job, as far as a stream is concerned: their own job, nothing else."""
     return Actor(
         user_id=None,
@@ -90,7 +92,7 @@ def link_visitor(job: Job, *, at: datetime, client_addr: str | None) -> Actor:
         technician_id=None,
         customer_id=job.customer_id,
         client_addr=client_addr,
-        user_agent=None,
+        user_agent=user_agent,
         at=at,
     )
 
@@ -103,12 +105,12 @@ async def track_view(
     receipt = None
     invoice = await invoice_of(session, job.id) if job.state in ("completed", "invoiced") else None
     if invoice is not None:
-        paid = await paid_cents(session, invoice)
+        paid, balance = await settlement(session, invoice)
         receipt = Receipt(
             number=invoice.number or f"DRAFT-{job.id}", total_cents=invoice.total_cents,
             customer_share_cents=invoice.customer_share_cents,
             insurer_share_cents=invoice.insurer_share_cents, paid_cents=paid,
-            balance_cents=max(0, invoice.customer_share_cents - paid), currency=settings.currency,
+            balance_cents=balance, currency=settings.currency,
             pdf_url=f"/api/v1/track/{token}/invoice.pdf",
         )  # fmt: skip
     return TrackView(

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -170,13 +172,18 @@ async def home(
     return templates.TemplateResponse(request, "home.html", context)
 
 
-def _board_day(raw: str, today: date) -> date:
-    # A page answers a mistyped date with today's board rather than a JSON error.
+def _page_date(raw: str) -> date | None:
+    # A page answers a mistyped date with its default rather than a JSON error.
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        return today
-    return day if day.year in YEARS else today
+        return None
+    return day if day.year in YEARS else None
+
+
+def _local_clock(tz: ZoneInfo) -> Callable[[datetime], str]:
+    """How the office pages write an instant: Dec 1, 9:05 AM, in the shop's zone."""
+    return lambda at: at.astimezone(tz).strftime("%b %-d, %-I:%M %p")
 
 
 @router.get("/board", response_model=None)
@@ -196,7 +203,7 @@ async def board(
         "username": actor.username,
         "role": actor.role,
         "csrf_token": await _page_csrf(session, actor),
-        "day": _board_day(day, today).isoformat(),
+        "day": (_page_date(day) or today).isoformat(),
         "today": today.isoformat(),
         "timezone": settings.business_timezone,
         "day_start": BOARD_HOURS[0],
@@ -318,7 +325,7 @@ async def feedback_page(
         "polls": polls,
         "pct": lambda v: f"{v:.0%}" if v is not None else "—",
         "corr": lambda v: f"{v:+.2f}" if v is not None else "n/a",
-        "local": lambda at: at.astimezone(tz).strftime("%b %-d, %-I:%M %p"),
+        "local": _local_clock(tz),
     }
     return templates.TemplateResponse(request, "admin_feedback.html", context)
 
@@ -326,14 +333,6 @@ async def feedback_page(
 def _svg(chart: str) -> Markup:
     # Trusted: the chart functions escape every text they are given (feedback/analysis.py).
     return Markup(chart)  # noqa: S704
-
-
-def _page_date(raw: str) -> date | None:
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        return None
-    return day if day.year in YEARS else None
 
 
 OUTBOX_STATUSES = ("pending", "sent", "failed", "no_channel", "skipped")
@@ -364,7 +363,7 @@ async def outbox_page(
         "statuses": OUTBOX_STATUSES,
         "offset": offset,
         "limit": page.limit,
-        "local": lambda at: at.astimezone(tz).strftime("%b %-d, %-I:%M %p"),
+        "local": _local_clock(tz),
     }
     return templates.TemplateResponse(request, "admin_outbox.html", context)
 
