@@ -1,27 +1,16 @@
 // Saving and resetting message wording on /admin/templates. The server checks each wording
 // (it must render, with only the names the message has) and answers with the new preview.
 
-const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+import { api } from "./page.js";
 
-async function send(method, kind, body) {
-  const headers = { Accept: "application/json", "X-CSRF-Token": CSRF };
-  const init = { method, headers, credentials: "same-origin" };
-  if (body) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  try {
-    const response = await fetch(`/api/v1/message-templates/${encodeURIComponent(kind)}`, init);
-    return { ok: response.ok, data: await response.json().catch(() => null) };
-  } catch {
-    return { ok: false, data: { message: "The server cannot be reached; nothing was saved." } };
-  }
-}
+const path = (kind) => `/api/v1/message-templates/${encodeURIComponent(kind)}`;
 
 function show(card, result, done) {
   const error = card.querySelector(".error");
   if (!result.ok) {
-    error.textContent = result.data?.message ?? "Not saved.";
+    error.textContent = result.status === 0
+      ? "The server cannot be reached; nothing was saved."
+      : result.data?.message ?? "Not saved.";
     error.hidden = false;
     card.querySelector(".saved").textContent = "";
     return;
@@ -41,12 +30,12 @@ for (const card of document.querySelectorAll(".template-card")) {
     event.target.disabled = true;
     const subject = card.querySelector(".subject").value;
     const body = card.querySelector(".body").value;
-    show(card, await send("PUT", kind, { subject, body }), "Saved.");
+    show(card, await api("PUT", path(kind), { subject, body }), "Saved.");
     event.target.disabled = false;
   });
   card.querySelector(".reset").addEventListener("click", async (event) => {
     event.target.disabled = true;
-    show(card, await send("DELETE", kind), "Back to the default.");
+    show(card, await api("DELETE", path(kind)), "Back to the default.");
     event.target.disabled = false;
   });
 }

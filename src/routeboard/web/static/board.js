@@ -11,11 +11,11 @@
  * sizes are set through element.style, which the page's Content-Security-Policy allows.
  */
 
+import { api, el } from "./page.js";
 import { mountVoice } from "./voice.js";
 
 const page = document.body.dataset;
 const TZ = page.timezone;
-const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const SNAP_MINUTES = 15;
 const DRAG_THRESHOLD_PX = 5;
 const MIN_MINUTE_PX = 0.75; // below this a 30-minute job is too short to read: scroll instead
@@ -75,14 +75,6 @@ const QUIET_MS = 5 * 60 * 1000;
 
 const $ = (id) => document.getElementById(id);
 const px = (n) => `${n}px`;
-
-/** A new element with classes and, optionally, text — always as text, never as HTML. */
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Time in the business time zone (the browser's own zone may be another one).
@@ -553,24 +545,6 @@ function setLive(kind) {
 
 // ---------------------------------------------------------------------------------------------
 // Talking to the server.
-
-/** A JSON request with the page session; state-changing ones carry the CSRF token. */
-async function api(method, url, body) {
-  const headers = { Accept: "application/json" };
-  const init = { method, headers, credentials: "same-origin" };
-  if (method !== "GET") headers["X-CSRF-Token"] = CSRF;
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  try {
-    const response = await fetch(url, init);
-    const data = await response.json().catch(() => null);
-    return { ok: response.ok, status: response.status, data };
-  } catch {
-    return { ok: false, status: 0, data: null };
-  }
-}
 
 function failureText(result) {
   if (result.status === 0) return "The server cannot be reached; nothing was changed.";

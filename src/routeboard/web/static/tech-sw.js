@@ -8,15 +8,17 @@
  * here: the page's outbox owns changes, and EventSource reconnects by itself.
  */
 
-const VERSION = "routeboard-tech-v2";
+const VERSION = "routeboard-tech-v3";
 const SHELL = [
   "/tech",
   "/static/tech.js",
   "/static/tech-outbox.js",
   "/static/tech-media.js",
   "/static/tech-store.js",
+  "/static/page.js",
   "/static/voice.js",
   "/static/voice.css",
+  "/static/phone.css",
   "/static/tech.css",
   "/static/tech-icon.svg",
   "/tech/manifest.webmanifest",

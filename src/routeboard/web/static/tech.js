@@ -13,12 +13,12 @@
 import { Outbox } from "./tech-outbox.js";
 import { resizePhoto, SignaturePad } from "./tech-media.js";
 import { getValue, setValue } from "./tech-store.js";
+import { CSRF, el } from "./page.js";
 import { mountVoice } from "./voice.js";
 
 const page = document.body.dataset;
 const TZ = page.timezone || "America/Chicago";
 const TECHNICIAN_ID = Number(page.technicianId);
-const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 // Tests shorten the undo window through this key; a technician never sees it.
 const UNDO_MS = Number(localStorage.getItem("routeboard.tech.undoMs")) || 5_000;
 const PAYMENT_POLL_MS = 3_000;
@@ -84,14 +84,6 @@ const app = {
 };
 
 const $ = (id) => document.getElementById(id);
-
-/** A new element with a class and, optionally, text — always as text, never as HTML. */
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
 
 function button(text, className, onTap, id) {
   const node = el("button", className, text);

@@ -11,6 +11,8 @@
  * Text from the server reaches the page through textContent only, never as HTML.
  */
 
+import { el } from "./page.js";
+
 const page = document.body.dataset;
 const TOKEN = page.token ?? "";
 const BASE = `/api/v1/track/${encodeURIComponent(TOKEN)}`;
@@ -46,13 +48,6 @@ const app = {
 };
 
 const $ = (id) => document.getElementById(id);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
 
 function show(node, visible) {
   node.hidden = !visible;

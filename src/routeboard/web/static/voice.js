@@ -3,7 +3,8 @@
 // up/down buttons and sent with one more. Built from text nodes only: option names come from
 // an admin, never trusted as markup.
 
-const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+import { api, el } from "./page.js";
+
 const SCORES = [
   [1, "No"],
   [2, ""],
@@ -11,29 +12,6 @@ const SCORES = [
   [4, ""],
   [5, "Yes"],
 ];
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-async function api(method, url, body) {
-  const headers = { Accept: "application/json" };
-  const init = { method, headers, credentials: "same-origin" };
-  if (method !== "GET") headers["X-CSRF-Token"] = CSRF;
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  try {
-    const response = await fetch(url, init);
-    return { ok: response.ok, status: response.status, data: await response.json().catch(() => null) };
-  } catch {
-    return { ok: false, status: 0, data: null };
-  }
-}
 
 function failure(result) {
   if (result.status === 0) return "No connection: not sent. Try again.";
