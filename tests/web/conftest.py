@@ -7,16 +7,18 @@ ROUTEBOARD_REQUIRE_SERVICES=1, where that fails the run.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import PASSWORD, REQUIRE_SERVICES
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser
+    from playwright.async_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -52,3 +54,19 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@asynccontextmanager
+async def signed_in(browser: Browser, base: str, username: str, path: str) -> AsyncIterator[Page]:
+    """A desktop browser signed in as ``username`` through the login form, showing ``path``."""
+    context = await browser.new_context(base_url=base)
+    try:
+        page = await context.new_page()
+        await page.goto(f"/login?next={path}")
+        await page.fill("input[name=username]", username)
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(re.compile(re.escape(path) + "$"))
+        yield page
+    finally:
+        await context.close()

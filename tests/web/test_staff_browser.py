@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import PASSWORD, Env
+from tests.conftest import Env
 from tests.events.live import serving
+from tests.web.conftest import signed_in
 from tests.web.test_board_browser import SQLITE_ONLY, board_page
 
 if TYPE_CHECKING:
@@ -65,25 +66,19 @@ async def test_an_admin_rewords_a_message_and_is_told_what_is_wrong(
 ) -> None:
     from playwright.async_api import expect
 
-    async with serving(env.app) as base:
-        context = await browser.new_context(base_url=base)
-        try:
-            page = await context.new_page()
-            await page.goto("/login?next=/admin/templates")
-            await page.fill("input[name=username]", "admin")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            card = page.locator(".template-card[data-kind='running_late']")
-            await card.locator(".body").fill("Sorry {{ frist_name }}, new time {{ eta }}")
-            await card.locator(".save").click()
-            await expect(card.locator(".error")).to_contain_text("unknown variables: frist_name")
-            await card.locator(".body").fill("Sorry {{ first_name }}, new time {{ eta }}")
-            await card.locator(".save").click()
-            await expect(card.locator(".saved")).to_have_text("Saved.")
-            await expect(card.locator(".error")).to_be_hidden()
-            await expect(card.locator(".preview")).to_have_text("Sorry Dana, new time 10:42 AM")
-            await expect(card.locator(".custom-flag")).to_have_text("customised")
-        finally:
-            await context.close()
+    async with (
+        serving(env.app) as base,
+        signed_in(browser, base, "admin", "/admin/templates") as page,
+    ):
+        card = page.locator(".template-card[data-kind='running_late']")
+        await card.locator(".body").fill("Sorry {{ frist_name }}, new time {{ eta }}")
+        await card.locator(".save").click()
+        await expect(card.locator(".error")).to_contain_text("unknown variables: frist_name")
+        await card.locator(".body").fill("Sorry {{ first_name }}, new time {{ eta }}")
+        await card.locator(".save").click()
+        await expect(card.locator(".saved")).to_have_text("Saved.")
+        await expect(card.locator(".error")).to_be_hidden()
+        await expect(card.locator(".preview")).to_have_text("Sorry Dana, new time 10:42 AM")
+        await expect(card.locator(".custom-flag")).to_have_text("customised")
     [(body,)] = await env.sql("SELECT body FROM message_templates WHERE kind = 'running_late'")
     assert body == "Sorry {{ first_name }}, new time {{ eta }}"

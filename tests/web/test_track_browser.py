@@ -6,7 +6,6 @@ On SQLite only, like the other page tests (see test_board_browser for why).
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -17,9 +16,10 @@ import pytest
 
 from routeboard.payments.provider import MemoryProvider
 from tests.availability.test_eta import fix
-from tests.conftest import PASSWORD, Env
+from tests.conftest import Env
 from tests.events.live import serving
 from tests.flows import START, act, photo, sign, to_state
+from tests.web.conftest import signed_in
 from tests.web.test_board_browser import noteworthy
 
 if TYPE_CHECKING:
@@ -133,23 +133,16 @@ async def test_the_eta_moves_live_then_the_survey_and_the_rating_reaches_the_adm
         "SELECT rating, comment FROM feedback WHERE job_id = :j", j=jid
     )
     assert (rating, comment) == (4, "Quick and tidy, thanks Marco!")
-    async with serving(env.app) as base:
-        context = await browser.new_context(base_url=base)
-        try:
-            admin = await context.new_page()
-            await admin.goto("/login?next=/admin/feedback")
-            await admin.fill("input[name=username]", "admin")
-            await admin.fill("input[name=password]", PASSWORD)
-            await admin.click("button[type=submit]")
-            await admin.wait_for_url(re.compile(r"/admin/feedback$"))
-            row = admin.locator(f"#ratings tr[data-job-id='{jid}']")
-            await expect(row).to_contain_text("Quick and tidy, thanks Marco!")
-            await expect(row.locator(".rating")).to_have_text("4")
-            await expect(row.locator(".mood")).to_have_text("positive")
-            await expect(admin.locator("#average-rating .value")).to_have_text("4.00")
-            await expect(admin.locator("svg.chart .mark")).not_to_have_count(0)
-        finally:
-            await context.close()
+    async with (
+        serving(env.app) as base,
+        signed_in(browser, base, "admin", "/admin/feedback") as admin,
+    ):
+        row = admin.locator(f"#ratings tr[data-job-id='{jid}']")
+        await expect(row).to_contain_text("Quick and tidy, thanks Marco!")
+        await expect(row.locator(".rating")).to_have_text("4")
+        await expect(row.locator(".mood")).to_have_text("positive")
+        await expect(admin.locator("#average-rating .value")).to_have_text("4.00")
+        await expect(admin.locator("svg.chart .mark")).not_to_have_count(0)
 
 
 @SQLITE_ONLY
