@@ -374,9 +374,24 @@ async def _poll(session: AsyncSession, poll_id: int, *, lock: bool = False) -> P
 
 
 async def poll_read(session: AsyncSession, poll: Poll, *, actor: Actor) -> PollRead:
-    votes = list(
-        (await session.execute(select(PollVote).where(PollVote.poll_id == poll.id))).scalars()
-    )
+    return (await _poll_reads(session, [poll], actor=actor))[0]
+
+
+async def _poll_reads(
+    session: AsyncSession, polls: Sequence[Poll], *, actor: Actor
+) -> list[PollRead]:
+    """The polls with their results and the caller's ranking, their votes read in one query."""
+    votes: dict[int, list[PollVote]] = defaultdict(list)
+    if polls:
+        found = await session.execute(
+            select(PollVote).where(PollVote.poll_id.in_([p.id for p in polls]))
+        )
+        for v in found.scalars():
+            votes[v.poll_id].append(v)
+    return [_poll_read(poll, votes[poll.id], actor) for poll in polls]
+
+
+def _poll_read(poll: Poll, votes: Sequence[PollVote], actor: Actor) -> PollRead:
     mine = next((v.ranking for v in votes if v.user_id == actor.user_id), None)
     return PollRead(
         id=poll.id, question=poll.question, options=poll.options, open=poll.open,
@@ -392,7 +407,7 @@ async def list_polls(
     if open_only:
         query = query.where(Poll.open.is_(True))
     rows, total = await paginate(session, query, page)
-    return [await poll_read(session, p, actor=actor) for p in rows], total
+    return await _poll_reads(session, rows, actor=actor), total
 
 
 async def get_poll(session: AsyncSession, poll_id: int, *, actor: Actor) -> PollRead:
