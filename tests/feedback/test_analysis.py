@@ -122,6 +122,11 @@ def test_pearson_stays_in_range(pairs: list[tuple[float, float]]) -> None:
     assert r is None or -1.0 <= r <= 1.0
 
 
+def test_pearson_of_spreads_too_small_to_square_is_none() -> None:
+    # Hypothesis found it: the sums of squares underflow to zero (a division by zero before).
+    assert pearson([0.0, 1e-200, 0.0], [0.0, 1e-200, 1e-200]) is None
+
+
 def test_week_of_is_the_iso_monday() -> None:
     assert week_of(MONDAY) == MONDAY
     assert week_of(SUNDAY) == date(2026, 11, 16)

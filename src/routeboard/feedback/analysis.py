@@ -104,7 +104,11 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     sxy = math.fsum(a * b for a, b in zip(dx, dy, strict=True))
     sxx = math.fsum(a * a for a in dx)
     syy = math.fsum(b * b for b in dy)
-    r = sxy / math.sqrt(sxx * syy)
+    # Square roots apart: the product of two tiny sums can underflow to zero where neither does.
+    spread = math.sqrt(sxx) * math.sqrt(syy)
+    if spread == 0.0:  # differences too small for floats to square: no usable spread
+        return None
+    r = sxy / spread
     return round(max(-1.0, min(1.0, r)), 3)
 
 
