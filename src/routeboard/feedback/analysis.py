@@ -127,9 +127,15 @@ def _groups(answers: Iterable[Answer], label: Callable[[Answer], str]) -> list[G
 
 
 def summarize(
-    answers: Sequence[Answer], *, requests: int, on_time_answers: Sequence[bool] = ()
+    answers: Sequence[Answer],
+    *,
+    requests: int,
+    on_time_answers: Sequence[bool] = (),
+    answered: int | None = None,
 ) -> Summary:
-    """Everything the feedback page shows, from the ratings and the arrival pulse answers."""
+    """Everything the feedback page shows, from the ratings and the arrival pulse answers.
+    ``answered``: how many of the customers asked rated, when some ratings came unasked (the
+    response rate is over those asked); by default every rating answers a request."""
     moods: dict[str, int] = dict.fromkeys(MOODS, 0)
     for answer in answers:
         if not answer.comment.strip():
@@ -145,7 +151,9 @@ def summarize(
     return Summary(
         requests=requests,
         responses=len(answers),
-        response_rate=len(answers) / requests if requests > 0 else None,
+        response_rate=(len(answers) if answered is None else answered) / requests
+        if requests > 0
+        else None,
         average=round(sum(a.rating for a in answers) / len(answers), 2) if answers else None,
         by_technician=_groups(answers, lambda a: a.technician),
         by_week=_groups(answers, lambda a: week_of(a.day).isoformat()),

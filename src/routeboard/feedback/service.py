@@ -236,11 +236,13 @@ async def summarize(
             )
         ).scalars()
     ]  # fmt: skip
-    result = analysis.summarize(answers, requests=requests, on_time_answers=on_time)
+    result = analysis.summarize(
+        answers, requests=requests, on_time_answers=on_time, answered=answered
+    )
     pulse = await _pulse_groups(session, since, until)
     summary = FeedbackSummary(
         since=since, until=until, requests=result.requests, responses=result.responses,
-        response_rate=answered / requests if requests else None, average=result.average,
+        response_rate=result.response_rate, average=result.average,
         by_technician=[GroupRead(**vars(g)) for g in result.by_technician],
         by_week=[GroupRead(**vars(g)) for g in result.by_week], moods=result.moods,
         rating_vs_lateness=result.rating_vs_lateness,
