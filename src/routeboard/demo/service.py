@@ -391,7 +391,7 @@ class _Seeder:
             lat=where.lat if where else None,
             lon=where.lon if where else None,
         )
-        await transition_job(self.session, self.jobs[i], body, actor=actor, tz=self.settings.tz)
+        await transition_job(self.session, self.jobs[i], body, actor=actor, planner=self.planner)
 
     async def run(self, step: Step) -> None:
         i, job = step.job, data.JOBS[step.job]

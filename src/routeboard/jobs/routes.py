@@ -111,7 +111,7 @@ async def transition_job(
     job_id: Id,
     body: TransitionRequest,
     session: SessionDep,
-    settings: SettingsDep,
+    planner: PlannerDep,
     actor: Authorized,
     key: IdempotencyKey = None,
     occurred_at: OccurredAt = None,
@@ -121,7 +121,7 @@ async def transition_job(
 
     async def apply() -> JobRead:
         job = await service.transition_job(
-            session, job_id, body, actor=as_of(actor, occurred_at), tz=settings.tz
+            session, job_id, body, actor=as_of(actor, occurred_at), planner=planner
         )
         return await service.field_view(session, actor, job)
 

@@ -56,7 +56,7 @@ from routeboard.pagination import PageParams, paginate
 from routeboard.schedule.feasibility import Conflict as Clash
 from routeboard.schedule.schemas import Move
 from routeboard.schedule.service import Planner, day_conflicts, local_day, placement_conflicts
-from routeboard.travel.estimate import Point, estimate
+from routeboard.travel.estimate import Point
 
 JobView = JobRead | JobCustomerView
 
@@ -427,7 +427,7 @@ async def _unschedule(session: AsyncSession, job: Job, actor: Actor, before: Sta
 
 
 async def _first_eta(
-    session: AsyncSession, job: Job, data: TransitionRequest, *, at: datetime, tz: ZoneInfo
+    session: AsyncSession, job: Job, data: TransitionRequest, *, at: datetime, planner: Planner
 ) -> None:
     """An arrival estimate the moment the technician sets off, so "on my way" can say when:
     from where the phone was when tapped, else the last position heard from it. Live
@@ -443,7 +443,8 @@ async def _first_eta(
     if origin is None:
         job.eta = None
         return
-    leg = estimate(origin, Point(job.site_lat, job.site_lon), at.astimezone(tz))
+    # The configured travel times (OSRM, Google, else the offline estimate), as live ETAs use.
+    [[leg]] = await planner.travel.matrix([origin], [Point(job.site_lat, job.site_lon)], at)
     job.eta, job.eta_at = at + timedelta(minutes=leg.minutes), None
 
 
@@ -502,10 +503,10 @@ async def transition_job(
     data: TransitionRequest,
     *,
     actor: Actor,
-    tz: ZoneInfo | None = None,
+    planner: Planner | None = None,
 ) -> Job:
-    """Move a job through its lifecycle by ``data.action``, or refuse naming the rule. ``tz``
-    (the business's) lets setting off estimate the first ETA for the customer."""
+    """Move a job through its lifecycle by ``data.action``, or refuse naming the rule. With
+    ``planner``, setting off estimates the first ETA for the customer."""
     job = await load_job_for_action(session, actor, job_id)
     action = Action(data.action)
     ctx = await guard_context(session, job, actor, reason=data.reason)
@@ -518,8 +519,8 @@ async def transition_job(
     job.state = target.value
     if action is Action.CANCEL:
         job.cancel_reason = (data.reason or "").strip()
-    if action is Action.START_TRAVEL and tz is not None:
-        await _first_eta(session, job, data, at=actor.at, tz=tz)
+    if action is Action.START_TRAVEL and planner is not None:
+        await _first_eta(session, job, data, at=actor.at, planner=planner)
     await EFFECTS[action](session, job, actor, before)
     if technician_id is not None and action.value in STATUS_OF_ACTION:
         await set_status(session, technician_id, STATUS_OF_ACTION[action.value], at=actor.at)
