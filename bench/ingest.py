@@ -56,17 +56,21 @@ async def seed(url: str, technicians: int) -> tuple[list[int], str]:
     engine = make_engine(url)
     await upgrade(engine)
     async with make_sessionmaker(engine)() as session:
+        now = datetime.now(UTC)
         techs = [
             Technician(
                 name=f"Tech {i}", phone="+1 214 555 0100", email=f"t{i}@example.com", skills=[],
                 home_address="Plano", home_lat=33.0, home_lon=-96.7, working_hours={},
+                created_at=now,
             )
             for i in range(technicians)
         ]  # fmt: skip
-        admin = User(username="admin", password_hash=hash_password("benchmark"), role="admin")
+        admin = User(
+            username="admin", password_hash=hash_password("benchmark"), role="admin",
+            created_at=now,
+        )  # fmt: skip
         session.add_all([*techs, admin])
         await session.flush()
-        now = datetime.now(UTC)
         session.add(
             AuthSession(
                 id="bench", user_id=admin.id, kind="api", secret_hash="-", created_at=now,

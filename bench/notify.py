@@ -21,7 +21,6 @@ import os
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -61,7 +60,7 @@ async def seed(maker: async_sessionmaker[AsyncSession]) -> list[int]:
     async with maker() as session, session.begin():
         customer = Customer(
             name="Bench Customer", phone="+12145550101", email="bench@example.com",
-            preferred_channel="email", sms_consent=True,
+            preferred_channel="email", sms_consent=True, created_at=local(7),
         )  # fmt: skip
         session.add(customer)
         await session.flush()
@@ -74,7 +73,7 @@ async def seed(maker: async_sessionmaker[AsyncSession]) -> list[int]:
             tech = Technician(
                 name=f"Tech {t}", phone="+12145550100", email=f"t{t}@example.com",
                 skills=["windshield_replacement"], home_address="Plano, TX", home_lat=home[0],
-                home_lon=home[1], working_hours={"tue": ["07:00", "19:00"]},
+                home_lon=home[1], working_hours={"tue": ["07:00", "19:00"]}, created_at=local(7),
             )  # fmt: skip
             session.add(tech)
             await session.flush()
@@ -87,7 +86,8 @@ async def seed(maker: async_sessionmaker[AsyncSession]) -> list[int]:
                     site_address="Bench site", site_lat=site[0], site_lon=site[1],
                     duration_minutes=45, technician_id=tech.id, scheduled_start=start,
                     scheduled_end=start + timedelta(minutes=45),
-                    labor_started_at=start if j == 0 else None,
+                    labor_started_at=start if j == 0 else None, created_at=local(7),
+                    updated_at=local(7),
                 )  # fmt: skip
                 session.add(job)
                 await session.flush()
@@ -163,7 +163,7 @@ async def bench_lateness(engine: AsyncEngine, settings: Settings) -> None:
             await session.commit()
         told += len(jobs)
         async with maker() as session:
-            actor = replace(system_actor("bench"), at=now)
+            actor = system_actor("bench", at=now)
             start = time.perf_counter()
             await day_schedule(session, DAY, actor=actor, planner=planner)
             projected = time.perf_counter() - start

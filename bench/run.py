@@ -88,11 +88,16 @@ async def bench_api(tmp: Path) -> None:
             name="Bench Tech", phone="+1 214 555 0100", email="b@example.com",
             skills=["chip_repair"], home_address="Plano", home_lat=33.0, home_lon=-96.7,
             working_hours=dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), ALL_DAY),
+            created_at=datetime.now(UTC),
         )  # fmt: skip
-        customer = Customer(name="Bench Customer", phone="+1 214 555 0101")
+        now = datetime.now(UTC)
+        customer = Customer(name="Bench Customer", phone="+1 214 555 0101", created_at=now)
         session.add_all([tech, customer])
         await session.flush()
-        user = User(username="bench", password_hash=hash_password("benchmark"), role="dispatcher")
+        user = User(
+            username="bench", password_hash=hash_password("benchmark"), role="dispatcher",
+            created_at=now,
+        )  # fmt: skip
         session.add(user)
         await session.flush()
         session.add(

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from routeboard.app import create_app
-from routeboard.auth.tokens import utcnow
+from routeboard.clock import system_clock
 from routeboard.config import Settings
 from routeboard.deps import Actor, get_session
 from routeboard.events.hub import Hub
@@ -103,7 +103,9 @@ async def run_burst(application: FastAPI, plan: Burst) -> dict[str, Any]:
             if delay > 0:
                 await asyncio.sleep(delay)
             stamp = time.time()
-            actor = Actor(plan.user_id, "bench", "dispatcher", None, None, None, "burst", utcnow())
+            actor = Actor(
+                plan.user_id, "bench", "dispatcher", None, None, None, "burst", system_clock()
+            )
             body = JobUpdate(site=Site(address=f"@ts={stamp:.6f};seq={n};", lat=33.0, lon=-96.7))
             sessions = cast(AsyncGenerator[AsyncSession, None], get_session(request))
             session = await anext(sessions)

@@ -194,6 +194,7 @@ async def _seed_cast(engine: AsyncEngine, key: str) -> Cast:
             home_lat=33.0198,
             home_lon=-96.6989,
             working_hours=HOURS,
+            created_at=T0,
         )
         t2 = Technician(
             name="Dana Whitfield",
@@ -204,6 +205,7 @@ async def _seed_cast(engine: AsyncEngine, key: str) -> Cast:
             home_lat=33.0198,
             home_lon=-96.6989,
             working_hours=HOURS,
+            created_at=T0,
         )
         c1 = Customer(
             name="Alice Moreno",
@@ -211,8 +213,11 @@ async def _seed_cast(engine: AsyncEngine, key: str) -> Cast:
             email="alice@example.com",
             preferred_channel="sms",
             sms_consent=True,
+            created_at=T0,
         )
-        c2 = Customer(name="Bob Stone", phone="+1 469 555 0123", email="bob@example.com")
+        c2 = Customer(
+            name="Bob Stone", phone="+1 469 555 0123", email="bob@example.com", created_at=T0
+        )
         session.add_all([t1, t2, c1, c2])
         await session.flush()
         links: dict[str, dict[str, Any]] = {
@@ -224,7 +229,7 @@ async def _seed_cast(engine: AsyncEngine, key: str) -> Cast:
             "customer2": {"role": "customer", "customer_id": c2.id},
         }
         users = {
-            name: User(username=name, password_hash=PASSWORD_HASH, **kw)
+            name: User(username=name, password_hash=PASSWORD_HASH, created_at=T0, **kw)
             for name, kw in links.items()
         }
         session.add_all(users.values())

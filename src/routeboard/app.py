@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -24,7 +24,6 @@ from routeboard.apikeys.routes import router as apikeys_router
 from routeboard.audit.routes import router as audit_router
 from routeboard.auth.routes import router as auth_router
 from routeboard.auth.throttle import SlidingWindow
-from routeboard.auth.tokens import utcnow
 from routeboard.availability.cache import (
     MemoryStateCache,
     RedisStateCache,
@@ -34,6 +33,7 @@ from routeboard.availability.cache import (
 from routeboard.availability.routes import router as availability_router
 from routeboard.availability.service import AvailabilityRules, freshness, mark_offline
 from routeboard.branches.routes import router as branches_router
+from routeboard.clock import Clock, system_clock
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
 from routeboard.db import make_engine, make_sessionmaker
@@ -75,7 +75,6 @@ from routeboard.travel.service import make_travel
 from routeboard.users.routes import router as users_router
 from routeboard.web.routes import router as web_router
 
-Clock = Callable[[], datetime]
 STATIC = Path(__file__).parent / "web" / "static"
 log = logging.getLogger(__name__)
 
@@ -249,7 +248,7 @@ def mqtt_subscriber(app: FastAPI) -> MqttSubscriber:
     return MqttSubscriber(settings.mqtt_url, settings.mqtt_topic, handle)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.effective_database_url)
 
@@ -310,8 +309,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.state.state_cache = state_cache
     app.state.signing_key = settings.signing_key()
     app.state.clock = clock
+    # Said on the board when the app runs on a day of its own (the demo's).
+    app.state.demo_note = None
     app.state.http = http
-    app.state.payments = make_provider(settings, http)
+    app.state.payments = make_provider(settings, http, clock)
     app.state.planner = Planner(travel=make_travel(settings, http, clock), tz=settings.tz)
     app.state.login_window = SlidingWindow(settings.login_attempts_per_minute, 60)
     install_handlers(app)

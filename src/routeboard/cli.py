@@ -125,7 +125,8 @@ def demo(
     import uvicorn
 
     from routeboard.app import create_app
-    from routeboard.demo.service import reset_and_seed
+    from routeboard.clock import system_clock
+    from routeboard.demo.service import DemoDay, reset_and_seed
 
     settings = Settings(
         data_dir=data_dir,
@@ -134,7 +135,11 @@ def demo(
         payment_provider="memory",
         shop_phone=os.environ.get("ROUTEBOARD_SHOP_PHONE", "+1 214 555 0100"),
     )
-    logins = asyncio.run(reset_and_seed(settings))
+    # Whatever the real date and hour, the demo lives on a working day of its own: its clock
+    # starts at that day's "now", so the board, the phones and every rule agree on it.
+    demo_day = DemoDay.near(system_clock(), settings.tz)
+    logins = asyncio.run(reset_and_seed(settings, day=demo_day.day))
+    typer.echo(demo_day.note())
     typer.echo(f"Demo database: {settings.effective_database_url}")
     typer.echo(f"API docs:      http://{host}:{port}/docs")
     typer.echo(f"Health:        http://{host}:{port}/healthz")
@@ -147,7 +152,9 @@ def demo(
     if speed > 0:
         typer.echo(f"Simulating the technicians' day at {speed:g}x (--speed 0 to stop it)")
         _simulate_in_background(f"http://{host}:{port}", settings, speed)
-    uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=5)
+    app = create_app(settings, clock=demo_day.clock)
+    app.state.demo_note = demo_day.note()
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
 
 
 def _simulate_in_background(url: str, settings: Settings, speed: float) -> None:
@@ -238,6 +245,7 @@ def users_create(
 
 
 async def _create_user(settings: Settings, data: object) -> int:
+    from routeboard.clock import system_clock
     from routeboard.db import make_engine, make_sessionmaker
     from routeboard.deps import system_actor
     from routeboard.users.schemas import UserCreate
@@ -248,7 +256,7 @@ async def _create_user(settings: Settings, data: object) -> int:
     engine = make_engine(settings.effective_database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
-            user = await create_user(session, data, actor=system_actor("cli"))
+            user = await create_user(session, data, actor=system_actor("cli", at=system_clock()))
         return user.id
     finally:
         await engine.dispose()

@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 
 from routeboard.apikeys.service import verify_api_key
 from routeboard.auth.service import find_session
-from routeboard.auth.tokens import read_token, utcnow
+from routeboard.auth.tokens import read_token
 from routeboard.availability.cache import forget_touched, refresh
 from routeboard.config import Settings
 from routeboard.errors import Forbidden, NotAuthenticated
@@ -99,8 +99,9 @@ class Actor:
         return self.role in ("admin", "dispatcher")
 
 
-def system_actor(name: str = "system") -> Actor:
-    return Actor(None, name, "system", None, None, None, None, utcnow())
+def system_actor(name: str, *, at: datetime) -> Actor:
+    """Routeboard itself acting (a webhook, a sweep, the installer), at the clock's ``at``."""
+    return Actor(None, name, "system", None, None, None, None, at)
 
 
 def client_of(request: HTTPConnection) -> tuple[str | None, str | None]:

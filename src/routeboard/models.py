@@ -5,7 +5,7 @@ Money is integer cents; instants are UTC (``UTCDateTime``); coordinates are WGS8
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,10 +29,6 @@ from routeboard.db import Base, UTCDateTime
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class User(Base):
     __tablename__ = "users"
 
@@ -45,7 +41,7 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped on password change or deactivation: tokens carrying an older value stop working.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Branch(Base):
@@ -60,7 +56,7 @@ class Branch(Base):
     lon: Mapped[float] = mapped_column(Float)
     radius_m: Mapped[int] = mapped_column(Integer, default=150)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Technician(Base):
@@ -78,7 +74,7 @@ class Technician(Base):
     working_hours: Mapped[dict[str, list[str]]] = mapped_column(JSON)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Customer(Base):
@@ -91,7 +87,7 @@ class Customer(Base):
     preferred_channel: Mapped[str] = mapped_column(String(10), default="sms")
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Vehicle(Base):
@@ -149,8 +145,8 @@ class Job(Base):
     # Head of the audit chain: deleting the newest entries is detectable against these.
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
     audit_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     vehicle: Mapped[Vehicle] = relationship(lazy="selectin")
 
@@ -168,7 +164,7 @@ class Quote(Base):
     total_cents: Mapped[int] = mapped_column(Integer, default=0)
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     lines: Mapped[list[QuoteLine]] = relationship(
         lazy="selectin", order_by="QuoteLine.position", cascade="all, delete-orphan"
@@ -200,7 +196,7 @@ class Photo(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Signature(Base):
@@ -212,7 +208,7 @@ class Signature(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     signer_name: Mapped[str] = mapped_column(String(120))
     captured_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Invoice(Base):
@@ -230,7 +226,7 @@ class Invoice(Base):
     total_cents: Mapped[int] = mapped_column(Integer)
     insurer_share_cents: Mapped[int] = mapped_column(Integer)
     customer_share_cents: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -245,7 +241,7 @@ class Payment(Base):
     method: Mapped[str] = mapped_column(String(20))
     amount_cents: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12), default="pending")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     provider: Mapped[str] = mapped_column(String(20), default="manual", server_default="manual")
     # The provider's id for it (a Stripe Checkout Session id); unique, so a webhook finds it.
     reference: Mapped[str | None] = mapped_column(String(120), unique=True)
@@ -329,7 +325,7 @@ class Event(Base):
     job_id: Mapped[int | None] = mapped_column(BigId, index=True)
     technician_id: Mapped[int | None] = mapped_column(BigId, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class OutboxMessage(Base):
@@ -345,7 +341,7 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Not before this (a retry's backoff, or the end of quiet hours); None: at once.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A worker's claim: until it runs out, no other worker takes the message.

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.app import create_app
 from routeboard.audit.service import verify_all_chains
+from routeboard.clock import ShiftedClock
 from routeboard.config import Settings
 from routeboard.db import make_engine, make_sessionmaker
 from routeboard.demo import data
-from routeboard.demo.service import local, plan, reset_and_seed
+from routeboard.demo.service import DemoDay, local, plan, reset_and_seed
 from routeboard.jobs.states import ACTIVE_ON_DAY, State
 from routeboard.jobs.vin import vin_problem
 from routeboard.models import (
@@ -46,6 +47,8 @@ from routeboard.travel.service import EstimateProvider
 pytestmark = pytest.mark.anyio
 
 JWT_KEY = "demo-test-signing-key-0123456789abcdef"
+# When a new user would try it: the demo shows the Friday before.
+SATURDAY_EVENING = datetime(2026, 12, 6, 0, 30, tzinfo=UTC)
 TABLES: tuple[type[Any], ...] = (
     User,
     Technician,
@@ -91,7 +94,7 @@ async def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("demo"), database_url=None, jwt_secret=JWT_KEY
     )
-    day = datetime.now(settings.tz).date()
+    day = DemoDay.near(SATURDAY_EVENING, settings.tz).day
     await reset_and_seed(settings, day=day)
     async with _opened(settings) as session:
         first = await _counts(session)
@@ -207,9 +210,10 @@ async def test_every_technicians_day_is_drivable(demo: Demo, session: AsyncSessi
 
 
 async def test_the_printed_logins_work(demo: Demo) -> None:
+    tz = demo.settings.tz
     roles = {role for _, _, role in demo.logins}
     assert roles == {"admin", "dispatcher", "technician", "customer"}
-    app = create_app(demo.settings)
+    app = create_app(demo.settings, clock=ShiftedClock(local(demo.day, data.DEMO_NOW, tz)))
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -241,4 +245,24 @@ def test_the_plan_fits_any_day(day: date) -> None:
 async def test_it_refuses_to_reset_a_configured_database(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, database_url="sqlite+aiosqlite:///elsewhere.db")
     with pytest.raises(ValueError, match="database_url"):
-        await reset_and_seed(settings)
+        await reset_and_seed(settings, day=date(2026, 12, 4))
+
+
+@pytest.mark.parametrize(
+    ("local_now", "shown"),
+    [
+        (datetime(2026, 12, 4, 18, 0), date(2026, 12, 4)),  # a Friday evening: that Friday
+        (datetime(2026, 12, 5, 15, 0), date(2026, 12, 4)),  # Saturday: the Friday before
+        (datetime(2026, 12, 6, 23, 30), date(2026, 12, 7)),  # Sunday night: the Monday after
+        (datetime(2026, 12, 7, 0, 10), date(2026, 12, 7)),  # Monday just past midnight
+        (datetime(2026, 12, 31, 23, 59), date(2026, 12, 31)),  # New Year's Eve, a Thursday
+        (datetime(2027, 1, 2, 9, 0), date(2027, 1, 1)),  # across the new year, backwards
+    ],
+)
+def test_the_demo_shows_the_nearest_working_day(local_now: datetime, shown: date) -> None:
+    tz = Settings().tz
+    demo = DemoDay.near(local_now.replace(tzinfo=tz), tz)
+    assert demo.day == shown
+    assert demo.clock().astimezone(tz).date() == shown
+    if shown != local_now.date():
+        assert "the nearest working day to today" in demo.note()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
@@ -12,25 +13,28 @@ from sqlalchemy import text
 from routeboard.app import create_app
 from routeboard.audit.service import verify_all_chains
 from routeboard.config import Settings
-from routeboard.demo.service import reset_and_seed
+from routeboard.demo.service import DemoDay, reset_and_seed
 from routeboard.demo.simulate import Simulator
 from tests.events.live import serving, sse
 from tests.ingest.test_mqtt import broker  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.anyio
+# Sunday 6 December 2026, 23:30 in Dallas: the demo shows Monday.
+SUNDAY_NIGHT = datetime(2026, 12, 7, 5, 30, tzinfo=UTC)
 
 
 async def test_simulated_technicians_tap_through_the_day_and_the_board_sees_it(
     tmp_path: Path,
 ) -> None:
     settings = Settings(data_dir=tmp_path, jwt_secret="simulator-test-key-0123456789abcdef012345")
-    await reset_and_seed(settings)
-    app = create_app(settings)
+    demo = DemoDay.near(SUNDAY_NIGHT, settings.tz)
+    await reset_and_seed(settings, day=demo.day)
+    app = create_app(settings, clock=demo.clock)
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
-        sim = Simulator(
-            client, settings.tz, __import__("datetime").datetime.now(settings.tz).date(), speed=3000
-        )
+        sim = Simulator(client, settings.tz, speed=3000)
         await sim.sign_in()
+        # The phones run on the server's day, not the machine's.
+        assert sim.day == demo.day == date(2026, 12, 7)
         login = await client.post(
             "/api/v1/auth/token", data={"username": "dispatch", "password": "routeboard-demo"}
         )
@@ -75,15 +79,15 @@ async def test_the_simulated_phones_can_report_through_mosquitto(
         mqtt_url=broker,
         mqtt_topic=pattern,
     )
-    await reset_and_seed(settings)
-    app = create_app(settings)
+    demo = DemoDay.near(SUNDAY_NIGHT, settings.tz)
+    await reset_and_seed(settings, day=demo.day)
+    app = create_app(settings, clock=demo.clock)
     async with (
         serving(app) as base,
         httpx.AsyncClient(base_url=base, timeout=10) as client,
         aiomqtt.Client(MQTT_HOST, MQTT_PORT) as mqtt,
     ):
-        today = __import__("datetime").datetime.now(settings.tz).date()
-        sim = Simulator(client, settings.tz, today, speed=30, gps=MqttGps(mqtt, pattern))
+        sim = Simulator(client, settings.tz, speed=30, gps=MqttGps(mqtt, pattern))
         await sim.sign_in()
         async with asyncio.timeout(10):
             while True:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
-from tests.conftest import Env
+from routeboard.auth.tokens import issue_token
+from routeboard.models import AuthSession
+from tests.conftest import JWT_KEY, Env
 from tests.flows import VIN, create_job, job_body, schedule, to_state
 
 pytestmark = pytest.mark.anyio
@@ -208,3 +211,31 @@ async def test_unknown_job_and_route_answer_json(env: Env) -> None:
     assert r.json() == {"error": "job_not_found", "message": "job 999 not found", "details": None}
     r = await env.client.get("/api/v1/nothing-here", headers=env.h("dispatcher"))
     assert (r.status_code, r.json()["error"]) == (404, "not_found")
+
+
+async def test_the_newest_model_year_moves_with_the_clock_of_a_running_server(env: Env) -> None:
+    """The bound is read at each request: a server running over New Year takes next year's."""
+    env.clock.now = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
+    async with env.app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == "cast-session-dispatcher")
+            .values(expires_at=env.clock.now + timedelta(days=1))
+        )
+    token = issue_token(
+        JWT_KEY, user_id=env.cast.user_ids["dispatcher"], role="dispatcher", token_version=0,
+        session_id="cast-session-dispatcher", minutes=60, now=env.clock.now,
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"}
+    vehicle = {"year": 2029, "make": "Toyota", "model": "Camry", "vin": VIN}
+    body = job_body(env.cast.customer_id, vehicle=vehicle)
+    r = await env.client.post("/api/v1/jobs", json=body, headers=headers)
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_input"
+    assert r.json()["details"][0]["loc"] == ["body", "vehicle", "year"]
+    assert "2028" in r.json()["message"]
+
+    env.clock.advance(minutes=2)
+    r = await env.client.post("/api/v1/jobs", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["vehicle"]["year"] == 2029

@@ -9,13 +9,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from routeboard.auth.service import digest
 from routeboard.auth.tokens import issue_token
+from routeboard.clock import system_clock
+from routeboard.models import AuthSession
 from tests.conftest import JWT_KEY, REQUIRE_SERVICES, Env
 from tests.events.live import free_port, sse, wait_ready
 from tests.flows import to_state
@@ -65,10 +68,18 @@ async def test_a_change_through_one_instance_reaches_a_client_of_another(
             )
         pytest.skip("Redis is not reachable at 127.0.0.1:6379")
     jid = await to_state(env, "scheduled")
-    # The instances keep real time: a token minted now, on the dispatcher's session.
+    # The instances are real processes on the real clock: a session and a token minted now.
+    now = system_clock()
+    async with env.app.state.sessionmaker() as session, session.begin():
+        session.add(
+            AuthSession(
+                id="scaleout-dispatcher", user_id=env.cast.user_ids["dispatcher"], kind="api",
+                secret_hash=digest("unused"), created_at=now, expires_at=now + timedelta(hours=1),
+            )
+        )  # fmt: skip
     token = issue_token(
         JWT_KEY, user_id=env.cast.user_ids["dispatcher"], role="dispatcher", token_version=0,
-        session_id="cast-session-dispatcher", minutes=10, now=datetime.now(UTC),
+        session_id="scaleout-dispatcher", minutes=10, now=now,
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {token}"}
     url = env.settings.effective_database_url

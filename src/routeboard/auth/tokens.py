@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -69,10 +69,6 @@ def read_token(key: str, token: str, *, now: datetime) -> dict[str, Any] | None:
     if not (claims["iat"] - 60 <= stamp < claims["exp"]):
         return None
     return claims
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def issue_link_token(key: str, *, job_id: int, link_id: int, expires: datetime) -> str:

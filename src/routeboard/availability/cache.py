@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
 from routeboard.availability.schemas import Position, TechnicianStatusRead
+from routeboard.clock import wall_microseconds
 from routeboard.models import Job, Technician, TechnicianStatus
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,6 @@ TOUCHED = "routeboard.touched_technicians"
 ACTIVE_JOB_STATES = ("en_route", "in_progress")
 
 Versioned = tuple[int, TechnicianStatusRead]
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 @event.listens_for(Session, "before_flush")
@@ -46,7 +43,7 @@ def _bump_versions(session: Session, _flush: UOWTransaction, _instances: Any) ->
         if not isinstance(row, TechnicianStatus):
             continue
         touched.add(row.technician_id)
-        now = _now_us()
+        now = wall_microseconds()
         if row in session.new:
             row.version = now
         else:
@@ -59,7 +56,7 @@ async def touch(session: AsyncSession, technician_id: int) -> None:
     """A change to a technician's availability that is not in their status row (their active
     job ended): raise the row's version so the rewritten copy replaces the cached one."""
     bumped = TechnicianStatus.version + 1
-    now = _now_us()
+    now = wall_microseconds()
     await session.execute(
         update(TechnicianStatus)
         .where(TechnicianStatus.technician_id == technician_id)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.apikeys.service import PREFIX
 from routeboard.auth.service import digest
+from routeboard.clock import ShiftedClock
 from routeboard.config import Settings
 from routeboard.customers.service import create_customer
 from routeboard.db import make_engine, make_sessionmaker
@@ -64,18 +65,64 @@ def _wipe(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
 
-async def reset_and_seed(
-    settings: Settings, *, day: date | None = None
-) -> list[tuple[str, str, str]]:
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def works_on(day: date) -> bool:
+    """Whether every technician with a job on the demo board works on ``day``'s weekday."""
+    on_board = {j.technician for j in data.JOBS if j.technician}
+    key = WEEKDAYS[day.weekday()]
+    return all(
+        key in (t.working_hours or {}) for t in data.TECHNICIANS if _username(t.name) in on_board
+    )
+
+
+def demo_day(now: datetime, tz: ZoneInfo) -> date:
+    """The working day nearest to ``now`` in the business zone: today on a working day, else the
+    closer of the days either side (the day before when both are as close)."""
+    today = now.astimezone(tz).date()
+    for distance in range(8):
+        for day in (today - timedelta(days=distance), today + timedelta(days=distance)):
+            if works_on(day):
+                return day
+    raise ValueError("the demo technicians work no day of the week")
+
+
+@dataclass(frozen=True)
+class DemoDay:
+    """The day the demo shows and the clock it runs on, told on the board."""
+
+    day: date
+    clock: ShiftedClock
+    real_day: date
+
+    @classmethod
+    def near(cls, now: datetime, tz: ZoneInfo) -> DemoDay:
+        """The demo day nearest ``now``, on a clock that starts at its ``data.DEMO_NOW``."""
+        day = demo_day(now, tz)
+        return cls(day, ShiftedClock(local(day, data.DEMO_NOW, tz)), now.astimezone(tz).date())
+
+    def note(self) -> str:
+        """What the board says about the day it shows."""
+        shown = f"{self.day:%A} {self.day.day} {self.day:%B %Y}"
+        if self.day == self.real_day:
+            return f"Demo: {shown}, on a clock that started at {data.DEMO_NOW:%H:%M}."
+        real = f"{self.real_day:%A} {self.real_day.day} {self.real_day:%B}"
+        return (
+            f"Demo: {shown}, the nearest working day to today ({real}), on a clock that started "
+            f"at {data.DEMO_NOW:%H:%M}."
+        )
+
+
+async def reset_and_seed(settings: Settings, *, day: date) -> list[tuple[str, str, str]]:
     """Replace the demo database with a fresh simulated day; the (username, password, role) logins.
 
-    ``day`` defaults to today in the business time zone, whatever the hour or weekday: the demo
-    always shows the same shaped day, pictured at ``data.DEMO_NOW``.
+    The demo always shows the same shaped day on ``day``, pictured at ``data.DEMO_NOW``; serve it
+    on ``DemoDay.clock`` so that the server's "now" is that moment of that day.
     """
     if settings.database_url:
         # Resetting means deleting files; never point that at a database someone else configured.
         raise ValueError("the demo only resets its own SQLite file in data_dir; unset database_url")
-    day = day or datetime.now(settings.tz).date()
     steps = plan(day, settings.tz)
     await anyio.to_thread.run_sync(_wipe, settings)
     engine = make_engine(settings.effective_database_url)
@@ -298,7 +345,7 @@ class _Seeder:
         tz = self.settings.tz
         opened = local(business_days_before(self.day, 30), time(8), tz)
         # Someone has to create the first admin; that is the installer, not a user.
-        installer = replace(system_actor("demo-setup"), at=opened)
+        installer = system_actor("demo-setup", at=opened)
         admin_name, admin_password = data.ADMIN_LOGIN
         admin = await self._user(installer, admin_name, admin_password, "admin")
         self.staff["admin"] = admin

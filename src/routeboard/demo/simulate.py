@@ -1,10 +1,10 @@
 """Technicians working through the demo day, tapping their phones over the real API.
 
-The simulator signs in as each technician and, on a clock that starts at the demo's "now" and
-runs ``speed`` times faster than the wall, starts driving to the next job when it is time to
-leave, arrives after the estimated drive, takes the before photo, works for the job's duration,
-takes the after photo, has the customer sign, and finishes. Everything goes through HTTP, exactly
-as a phone would, so the board sees each tap live.
+The simulator signs in as each technician and, on a clock that starts at the server's "now"
+(the demo's day, whatever the real date) and runs ``speed`` times faster, starts driving to the
+next job when it is time to leave, arrives after the estimated drive, takes the before photo,
+works for the job's duration, takes the after photo, has the customer sign, and finishes.
+Everything goes through HTTP, exactly as a phone would, so the board sees each tap live.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -86,20 +86,35 @@ class MqttGps:
 class Simulator:
     client: httpx.AsyncClient
     tz: ZoneInfo
-    day: date
     speed: float = 30.0
-    started: float = 0.0
+    gps: GpsSink | None = None  # None: the batch endpoint over HTTP
     technicians: list[Technician] = field(default_factory=list)
     taps: int = 0
-    gps: GpsSink | None = None  # None: the batch endpoint over HTTP
+    # The server's clock when the simulation began, and this loop's time then: the phones keep
+    # the server's time (as the technician app does), never the machine's date.
+    opening: datetime | None = None
+    started: float = 0.0
+
+    @property
+    def day(self) -> date:
+        """The server's day when the simulation began, in the business zone."""
+        assert self.opening is not None, "sign in first"
+        return self.opening.astimezone(self.tz).date()
+
+    def _elapsed(self) -> timedelta:
+        return timedelta(seconds=asyncio.get_running_loop().time() - self.started)
+
+    def server_now(self) -> datetime:
+        """The server's time now, as the phone's corrected clock reads it."""
+        assert self.opening is not None, "sign in first"
+        return self.opening + self._elapsed()
 
     def now(self) -> datetime:
-        wall = asyncio.get_running_loop().time() - self.started
-        opening = datetime.combine(self.day, data.DEMO_NOW, tzinfo=self.tz)
-        return opening + timedelta(seconds=wall * self.speed)
+        """The simulated day's time: the server's opening, ``speed`` times faster since."""
+        assert self.opening is not None, "sign in first"
+        return self.opening + self._elapsed() * self.speed
 
     async def sign_in(self) -> None:
-        self.started = asyncio.get_running_loop().time()
         for seed in data.TECHNICIANS:
             username = seed.name.split()[0].lower()
             r = await self.client.post(
@@ -112,6 +127,10 @@ class Simulator:
             me = (await self.client.get("/api/v1/me", headers=headers)).json()
             tech = Technician(username, headers, home, me["technician_id"], position=home)
             self.technicians.append(tech)
+            if self.opening is None:
+                day = (await self.client.get("/api/v1/tech/day", headers=headers)).json()
+                self.opening = datetime.fromisoformat(day["server_time"])
+                self.started = asyncio.get_running_loop().time()
 
     async def step(self) -> None:
         """One look at every technician's day; at most one tap each."""
@@ -130,19 +149,19 @@ class Simulator:
                 log.warning("simulated %s could not report: %s", tech.username, exc)
 
     async def _report_position(self, tech: Technician) -> None:
-        # Stamped with the real time: the server refuses reports from its future, and the
-        # demo's clock runs ahead.
+        # Stamped with the server's time, not the simulated one: the server refuses reports from
+        # its future, and the simulated day runs ahead of it.
         if tech.position is None:
             return
         tech.reports += 1
         report = {
-            "event_id": f"sim-{tech.username}-{self.started:.0f}-{tech.reports}",
+            "event_id": f"sim-{tech.username}-{self.server_now():%Y%m%d%H%M%S%f}",
             "technician_id": tech.technician_id,
             "kind": "location",
             "lat": round(tech.position.lat, 6),
             "lon": round(tech.position.lon, 6),
             "accuracy_m": 8,
-            "recorded_at": datetime.now(UTC).isoformat(),
+            "recorded_at": self.server_now().isoformat(),
             "source": "gps",
         }
         await (self.gps or HttpGps(self.client)).send(tech, report)
@@ -244,7 +263,7 @@ async def run(
             broker = aiomqtt.Client(parts.hostname or "127.0.0.1", parts.port or 1883,
                                     username=parts.username, password=parts.password)  # fmt: skip
             gps = MqttGps(await stack.enter_async_context(broker), mqtt_topic)
-        sim = Simulator(client, tz, datetime.now(tz).date(), speed, gps=gps)
+        sim = Simulator(client, tz, speed, gps=gps)
         await sim.sign_in()
 
         async def positions() -> None:

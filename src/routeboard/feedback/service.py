@@ -112,7 +112,7 @@ async def answer(session: AsyncSession, job_id: int, data: FeedbackIn, *, actor:
             code="too_many_answers", details={"limit": MAX_ANSWERS},
         )  # fmt: skip
     if row is None:
-        row = Feedback(job_id=job.id, kind=data.kind)
+        row = Feedback(job_id=job.id, kind=data.kind, created_at=actor.at)
         session.add(row)
     row.technician_id = job.technician_id
     row.rating, row.on_time = rating, on_time
@@ -320,7 +320,9 @@ async def answer_pulse(
     day = actor.at.astimezone(tz).date()
     row = await _pulse_row(session, actor, day, data.question)
     if row is None:
-        row = PulseAnswer(user_id=actor.user_id, day=day, question=data.question)
+        row = PulseAnswer(
+            user_id=actor.user_id, day=day, question=data.question, created_at=actor.at
+        )
         session.add(row)
     row.role, row.score, row.comment, row.created_at = (
         actor.role, data.score, data.comment, actor.at
@@ -444,7 +446,7 @@ async def vote(session: AsyncSession, poll_id: int, data: VoteIn, *, actor: Acto
         )
     ).scalar_one_or_none()
     if mine is None:
-        mine = PollVote(poll_id=poll.id, user_id=actor.user_id)
+        mine = PollVote(poll_id=poll.id, user_id=actor.user_id, created_at=actor.at)
         session.add(mine)
     mine.ranking, mine.created_at = list(data.ranking), actor.at
     await session.flush()

@@ -74,7 +74,9 @@ class Window(Strict):
 
 
 class VehicleIn(Strict):
-    year: int = Field(ge=1981, le=datetime.now(UTC).year + 2)
+    # The upper bound moves with the calendar, so the service checks it against the clock
+    # (``jobs.service.newest_model_year``); this one only keeps absurd numbers out.
+    year: int = Field(ge=1981, le=9999)
     make: Short
     model: Short
     vin: str

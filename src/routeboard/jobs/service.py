@@ -101,11 +101,25 @@ def _refusal(exc: Refused | RoleRefused) -> Conflict | Forbidden:
     return Conflict(exc.message, code=exc.guard, details={"guard": exc.guard})
 
 
+def newest_model_year(now: datetime) -> int:
+    """Makers sell next year's models from the spring before; two ahead covers any launch."""
+    return now.year + 2
+
+
 async def _vehicle_for(
-    session: AsyncSession, customer_id: int, data: JobCreate | JobUpdate
+    session: AsyncSession, customer_id: int, data: JobCreate | JobUpdate, *, now: datetime
 ) -> Vehicle:
     assert data.vehicle is not None
     v = data.vehicle
+    newest = newest_model_year(now)
+    if v.year > newest:
+        raise InvalidInput(
+            f"vehicle.year: model year {v.year} is after {newest}, the newest sold today",
+            details=[
+                {"loc": ["body", "vehicle", "year"], "msg": f"must be at most {newest}",
+                 "type": "less_than_equal"}
+            ],
+        )  # fmt: skip
     found = (
         await session.execute(
             select(Vehicle).where(Vehicle.customer_id == customer_id, Vehicle.vin == v.vin)
@@ -126,7 +140,7 @@ async def create_job(session: AsyncSession, data: JobCreate, *, actor: Actor) ->
     if not customer.active:
         raise InvalidInput(f"customer {customer.id} is deactivated", code="customer_inactive")
     await check_branch(session, data.branch_id)
-    vehicle = await _vehicle_for(session, customer.id, data)
+    vehicle = await _vehicle_for(session, customer.id, data, now=actor.at)
     job = Job(
         branch_id=data.branch_id,
         state=State.QUOTED.value,
@@ -183,7 +197,7 @@ async def update_job(
     if data.notes is not None:
         job.notes = data.notes
     if data.vehicle is not None:
-        job.vehicle_id = (await _vehicle_for(session, job.customer_id, data)).id
+        job.vehicle_id = (await _vehicle_for(session, job.customer_id, data, now=actor.at)).id
     if data.pinned is not None:
         job.pinned = data.pinned
     if "branch_id" in data.model_fields_set:

@@ -6,7 +6,6 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -494,7 +493,7 @@ async def notify_running_late(
     running this at once tell each customer once.
     """
     day = now.astimezone(planner.tz).date()
-    actor = replace(system_actor("lateness"), at=now)
+    actor = system_actor("lateness", at=now)
     schedule = await day_schedule(session, day, actor=actor, planner=planner)
     pending = [
         (item, tech.name)
@@ -652,7 +651,7 @@ async def save_template(
             )
     stored = await session.get(MessageTemplate, kind, with_for_update=True)
     if stored is None:
-        stored = MessageTemplate(kind=kind)
+        stored = MessageTemplate(kind=kind, updated_at=actor.at)
         session.add(stored)
     stored.subject, stored.body = data.subject, data.body
     stored.updated_at, stored.updated_by_id = actor.at, actor.user_id

@@ -19,14 +19,16 @@ import json
 import logging
 import re
 import secrets
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 from urllib.parse import urlencode
 
 import httpx
 import stripe
+
+from routeboard.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
 
@@ -150,17 +152,30 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def _signed_at(signature: str | None) -> int | None:
+    for part in (signature or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return None
+
+
 def _verified_event(
-    payload: bytes, headers: Mapping[str, str], secret: str, tolerance: int
+    payload: bytes, headers: Mapping[str, str], secret: str, tolerance: int, *, now: datetime
 ) -> dict[str, Any]:
     signature = _header(headers, "stripe-signature")
     try:
-        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
+        # Stripe's library checks the signature; the age is checked here against the app's
+        # clock, since the library's own check reads the wall clock.
+        stripe.WebhookSignature.verify_header(payload, signature, secret, None)
     except stripe.SignatureVerificationError as exc:
         raise WebhookRejected(exc.user_message or "signature verification failed") from exc
     except UnicodeDecodeError as exc:
         # Stripe's check decodes the body first; a non-UTF-8 body is not from Stripe.
         raise WebhookRejected("payload is not UTF-8") from exc
+    signed_at = _signed_at(signature)
+    if signed_at is None or signed_at < now.timestamp() - tolerance:
+        raise WebhookRejected("Timestamp outside the tolerance zone")
     try:
         event = json.loads(payload)
     except ValueError as exc:
@@ -269,6 +284,7 @@ class StripeProvider:
         base_url: str = "https://api.stripe.com",
         timeout: float = 10.0,
         tolerance_seconds: int = WEBHOOK_TOLERANCE_SECONDS,
+        clock: Clock = system_clock,
     ) -> None:
         if not secret_key or not webhook_secret:
             raise ValueError("the Stripe secret key and webhook secret are both required")
@@ -281,6 +297,7 @@ class StripeProvider:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.tolerance_seconds = tolerance_seconds
+        self.clock = clock
 
     async def start(
         self,
@@ -345,7 +362,9 @@ class StripeProvider:
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentUpdate | None:
         return _update(
-            _verified_event(payload, headers, self.webhook_secret, self.tolerance_seconds)
+            _verified_event(
+                payload, headers, self.webhook_secret, self.tolerance_seconds, now=self.clock()
+            )
         )
 
 
@@ -372,9 +391,9 @@ class StartCall:
 class _Session:
     call: StartCall
     checkout: Checkout
+    created: int
     payment_status: str = "unpaid"
     status: str = "open"
-    created: int = field(default_factory=lambda: int(time.time()))
 
 
 class MemoryProvider:
@@ -394,16 +413,21 @@ class MemoryProvider:
         webhook_secret: str = "whsec_memory",  # noqa: S107
         page_url: str = "http://localhost:8000/pay/memory",
         tolerance_seconds: int = WEBHOOK_TOLERANCE_SECONDS,
+        clock: Clock = system_clock,
     ) -> None:
         if not webhook_secret or tolerance_seconds <= 0:
             raise ValueError("webhook_secret must be set and tolerance_seconds positive")
         self.webhook_secret = webhook_secret
         self.page_url = page_url.rstrip("/")
         self.tolerance_seconds = tolerance_seconds
+        self.clock = clock
         self.calls: list[StartCall] = []
         self.refusal: str | None = None
         self._sessions: dict[str, _Session] = {}
         self._by_key: dict[str, _Session] = {}
+
+    def _now(self) -> int:
+        return int(self.clock().timestamp())
 
     @property
     def created(self) -> int:
@@ -442,7 +466,7 @@ class MemoryProvider:
         # Random, not counted: a restarted demo must not reissue a reference already stored.
         reference = f"cs_memory_{secrets.token_hex(12)}"
         checkout = Checkout(self.name, reference, f"{self.page_url}/{reference}", "pending")
-        session = _Session(call, checkout)
+        session = _Session(call, checkout, self._now())
         self._sessions[reference] = self._by_key[idempotency_key] = session
         return checkout
 
@@ -463,7 +487,7 @@ class MemoryProvider:
             "id": f"evt_memory_{secrets.token_hex(12)}",
             "object": "event",
             "api_version": STRIPE_API_VERSION,
-            "created": int(time.time()),
+            "created": self._now(),
             "livemode": False,
             "type": event_type,
             "data": {
@@ -485,7 +509,7 @@ class MemoryProvider:
 
     def sign(self, payload: bytes, *, timestamp: int | None = None) -> str:
         """The ``Stripe-Signature`` header for ``payload``, signed now unless told otherwise."""
-        signed_at = int(time.time()) if timestamp is None else timestamp
+        signed_at = self._now() if timestamp is None else timestamp
         return signature_header(payload, self.webhook_secret, signed_at)
 
     def deliver(
@@ -509,5 +533,7 @@ class MemoryProvider:
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentUpdate | None:
         return _update(
-            _verified_event(payload, headers, self.webhook_secret, self.tolerance_seconds)
+            _verified_event(
+                payload, headers, self.webhook_secret, self.tolerance_seconds, now=self.clock()
+            )
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import APIRouter, Request, Response, status
 
 from routeboard.access import Authorized
@@ -67,7 +65,5 @@ async def payment_webhook(request: Request, session: SessionDep) -> WebhookAnswe
         raise NotAuthenticated(str(exc), code="bad_signature") from exc
     if update is None:
         return WebhookAnswer(changed=False)
-    actor = dataclasses.replace(
-        system_actor(f"webhook:{provider.name}"), at=request.app.state.clock()
-    )
+    actor = system_actor(f"webhook:{provider.name}", at=request.app.state.clock())
     return WebhookAnswer(changed=await service.settle(session, update, actor=actor))

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.access import access_job, load_job_for_field_work
 from routeboard.audit.service import append_audit
+from routeboard.clock import Clock
 from routeboard.config import Settings
 from routeboard.deps import Actor
 from routeboard.errors import Conflict, NotFound
@@ -38,7 +39,9 @@ log = logging.getLogger(__name__)
 PAYABLE_STATES = frozenset({"completed", "invoiced"})
 
 
-def make_provider(settings: Settings, http: httpx.AsyncClient) -> PaymentProvider | None:
+def make_provider(
+    settings: Settings, http: httpx.AsyncClient, clock: Clock
+) -> PaymentProvider | None:
     """The card provider the settings name; None when card payments are not set up."""
     if settings.payment_provider == "stripe":
         if not settings.stripe_secret_key or not settings.stripe_webhook_secret:
@@ -51,9 +54,10 @@ def make_provider(settings: Settings, http: httpx.AsyncClient) -> PaymentProvide
             settings.stripe_webhook_secret,
             http,
             base_url=settings.stripe_api_url,
+            clock=clock,
         )
     if settings.payment_provider == "memory":
-        return MemoryProvider(page_url=f"{settings.public_url.rstrip('/')}/pay/memory")
+        return MemoryProvider(page_url=f"{settings.public_url.rstrip('/')}/pay/memory", clock=clock)
     return None
 
 

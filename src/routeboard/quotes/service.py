@@ -40,7 +40,7 @@ async def put_quote(session: AsyncSession, job_id: int, data: QuotePut, *, actor
     quote = await _quote_of(session, job)
     previous = quote.status if quote else None
     if quote is None:
-        quote = Quote(job_id=job.id)
+        quote = Quote(job_id=job.id, updated_at=actor.at)
         session.add(quote)
         await session.flush()
         await session.refresh(quote, ["lines"])

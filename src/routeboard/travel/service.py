@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import anyio
 import httpx
 
+from routeboard.clock import Clock, system_clock
 from routeboard.config import Settings
 from routeboard.travel.estimate import Leg, Point, estimate_matrix
 
@@ -50,10 +51,6 @@ class TravelProvider(Protocol):
     ) -> list[list[Leg]]:
         """Legs for every origin (row) to every destination (column), leaving at ``depart_at``."""
         ...
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _require_aware(depart_at: datetime) -> None:
@@ -243,7 +240,7 @@ class GoogleProvider:
         client: httpx.AsyncClient,
         timeout: float,
         *,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = system_clock,
     ) -> None:
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
@@ -343,7 +340,7 @@ class CachedTravel:
         *,
         ttl_seconds: int,
         bucket_minutes: int = 15,
-        clock: Callable[[], datetime],
+        clock: Clock,
         max_entries: int = 50_000,
         timeout_seconds: float | None = None,
         retry_after_seconds: float = 30.0,
@@ -453,9 +450,7 @@ class CachedTravel:
             self._entries.popitem(last=False)
 
 
-def make_travel(
-    settings: Settings, client: httpx.AsyncClient, clock: Callable[[], datetime]
-) -> TravelProvider:
+def make_travel(settings: Settings, client: httpx.AsyncClient, clock: Clock) -> TravelProvider:
     """The provider the settings ask for; real ones behind a cache with the estimate as fallback."""
     estimate = EstimateProvider(settings.tz)
     timeout = settings.travel_timeout_seconds

@@ -11,7 +11,6 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -208,6 +207,7 @@ async def board(
         "timezone": settings.business_timezone,
         "day_start": BOARD_HOURS[0],
         "day_end": BOARD_HOURS[1],
+        "demo_note": request.app.state.demo_note,
     }
     return templates.TemplateResponse(request, "board.html", context)
 
@@ -417,6 +417,6 @@ async def demo_checkout_pay(
 ) -> Response:
     """ "Pay" on the demo checkout: the provider's webhook is applied as Stripe's would be."""
     provider = _demo_checkouts(request)
-    actor = replace(system_actor("webhook:memory"), at=request.app.state.clock())
+    actor = system_actor("webhook:memory", at=request.app.state.clock())
     await pay_demo_checkout(session, provider, reference, actor=actor)
     return RedirectResponse(f"/pay/memory/{reference}", status_code=303)

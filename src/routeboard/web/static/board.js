@@ -50,6 +50,7 @@ const board = {
   columns: [], // {technician_id, name, hours_start, hours_end, known} from GET /schedule
   plan: new Map(), // job id → ScheduledJob (+ technician_id): drive and lateness
   now: null, // the server's clock at the last schedule answer
+  clockOffset: 0, // the server's clock minus this browser's, in ms (the demo runs on its own day)
   range: { start: 0, end: 0 }, // the timeline, in minutes after local midnight
   minutePx: 1,
   loaded: false, // a snapshot for this day has arrived
@@ -296,7 +297,7 @@ function statusLine(column) {
     line.classList.add("status-unknown");
     return line;
   }
-  const ago = Math.max(0, Date.now() - Date.parse(status.last_seen_at));
+  const ago = Math.max(0, serverNow() - Date.parse(status.last_seen_at));
   const quiet = ago > QUIET_MS;
   line.classList.add(`status-${status.status.replace("_", "-")}`);
   if (quiet) line.classList.add("status-quiet");
@@ -466,7 +467,7 @@ function nowLine() {
 /** What needs the dispatcher now, newest concerns first, in words. */
 function alerts() {
   const out = [];
-  const now = board.now ? Date.parse(board.now) : Date.now();
+  const now = board.now ? Date.parse(board.now) : serverNow();
   const name = (id) => (columnFor(id) || { name: `Technician ${id}` }).name;
   for (const card of board.cards.values()) {
     if (card.technician_id === null && card.window_start) {
@@ -500,7 +501,7 @@ function alerts() {
   }
   for (const [id, status] of board.statuses) {
     if (status.status === "off_duty" || !status.last_seen_at) continue;
-    const quiet = Math.round((Date.now() - Date.parse(status.last_seen_at)) / 60000);
+    const quiet = Math.round((serverNow() - Date.parse(status.last_seen_at)) / 60000);
     if (quiet * 60000 > QUIET_MS) out.push(["silent", `${name(id)} not heard from for ${quiet} min`]);
   }
   return out;
@@ -589,8 +590,14 @@ async function loadPlan(technicianId = null) {
   return true;
 }
 
+/** The server's time now: "how long ago" is measured on the clock that stamped the report. */
+function serverNow() {
+  return Date.now() + board.clockOffset;
+}
+
 function mergePlan(schedule, onlyTechnician) {
   board.now = schedule.generated_at;
+  board.clockOffset = Date.parse(schedule.generated_at) - Date.now();
   const columns = schedule.technicians.map((t) => ({
     technician_id: t.technician_id,
     name: t.name,
