@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 from datetime import date, timedelta
@@ -13,7 +14,8 @@ import pytest
 
 from routeboard.events.board import BoardFilter, apply_event
 from routeboard.events.schemas import EventRead, JobCard
-from routeboard.events.service import prune_events
+from routeboard.events.service import prune_events, replay
+from routeboard.models import Event
 from tests.conftest import Env
 from tests.events.live import serving, sse
 from tests.flows import START, act, approve, create_job, job_body, next_slot, schedule, to_state
@@ -298,3 +300,68 @@ async def test_events_in_one_window_go_out_in_one_write(env: Env) -> None:
                 await asyncio.sleep(0.01)
             chunk = await asyncio.wait_for(anext(chunks), 2)
             assert chunk.count(b"event: job.updated") == 5
+
+
+async def test_replay_is_whole_or_not_at_all(env: Env) -> None:
+    jid = await to_state(env, "scheduled")
+    base = await last_id(env)
+    for n in range(4):
+        r = await env.client.patch(
+            f"/api/v1/jobs/{jid}", json={"notes": f"call {n}"}, headers=env.h("dispatcher")
+        )
+        assert r.status_code == 200
+    async with env.app.state.sessionmaker() as session:
+        whole = await replay(session, base, limit=4)
+        assert whole is not None and [e.id for e in whole] == list(range(base + 1, base + 5))
+        # One more than the page: a replay would have a hole, so there is none.
+        assert await replay(session, base, limit=3) is None
+
+
+async def test_resuming_past_ten_thousand_missed_events_gets_a_snapshot(env: Env) -> None:
+    """A board away for a long busy spell is not replayed a prefix and then the present."""
+    jid = await to_state(env, "scheduled")
+    seen = await last_id(env)
+    async with env.app.state.sessionmaker() as session, session.begin():
+        template = await session.get(Event, seen)
+        assert template is not None
+        session.add_all(
+            Event(
+                type=template.type, version=template.version, job_id=template.job_id,
+                technician_id=template.technician_id, payload=template.payload,
+                created_at=env.clock.now,
+            )
+            for _ in range(10_001)
+        )  # fmt: skip
+    newest = await last_id(env)
+    assert newest == seen + 10_001
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        headers = {**env.h("dispatcher"), "Last-Event-ID": str(seen)}
+        async with sse(client, "/api/v1/stream", headers, date=DAY.isoformat()) as s:
+            opening = await s.next()
+            assert opening.event == "snapshot"
+            assert opening.data["last_event_id"] == newest
+            assert [j["id"] for j in opening.data["jobs"]] == [jid]
+
+
+async def test_a_tracking_link_replays_only_its_own_job(env: Env) -> None:
+    """Resuming from 0 on one job's link must not replay the customer's (or anyone's) others."""
+    mine = await to_state(env, "scheduled")
+    other = await to_state(env, "scheduled", start=START + timedelta(hours=3))
+    for jid in (mine, other):
+        r = await env.client.patch(
+            f"/api/v1/jobs/{jid}", json={"notes": "gate code 1234"}, headers=env.h("dispatcher")
+        )
+        assert r.status_code == 200
+    r = await env.client.post(f"/api/v1/jobs/{mine}/tracking-link", headers=env.h("dispatcher"))
+    token = r.json()["token"]
+    newest = await last_id(env)
+    async with serving(env.app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with sse(client, f"/api/v1/track/{token}/stream", {"Last-Event-ID": "0"}) as s:
+            replayed: list[int] = []
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    message = await s.next(timeout=1)
+                    assert message.event != "snapshot"
+                    replayed.append(int(message.data["job_id"]))
+            assert replayed and set(replayed) == {mine}
+    assert newest > len(replayed)

@@ -33,7 +33,15 @@ from routeboard.deps import Actor, SessionDep, actor_from_bearer, actor_from_coo
 from routeboard.errors import DomainError
 from routeboard.events import service
 from routeboard.events.board import BoardFilter
-from routeboard.events.hub import LAGGED, RECONNECT, Hub, Subscriber, encode, sse_frame
+from routeboard.events.hub import (
+    LAGGED,
+    RECONNECT,
+    Hub,
+    Subscriber,
+    encode,
+    matches,
+    sse_frame,
+)
 from routeboard.events.schemas import EventHistory
 from routeboard.events.service import board_cards, last_event_id, replay, take_committed
 from routeboard.schedule.schemas import Day
@@ -53,7 +61,12 @@ async def _opening(
         if resume_from is not None:
             missed = await replay(session, resume_from)
             if missed is not None:
-                frames = [(e.id, encode(actor, e)) for e in missed if event_visible(actor, e.event)]
+                # The stream's own filter too: a tracking link's stream replays its job alone.
+                frames = [
+                    (e.id, encode(actor, e))
+                    for e in missed
+                    if event_visible(actor, e.event) and matches(where, e.event)
+                ]
                 return frames, max([resume_from, *(e.id for e in missed)])
         # The id is read before the jobs: an event committed in between is both in the snapshot
         # and re-sent live, and applying a card twice changes nothing.

@@ -182,13 +182,16 @@ async def last_event_id(session: AsyncSession) -> int:
 async def replay(
     session: AsyncSession, after: int, *, limit: int = 10_000
 ) -> list[EventRead] | None:
-    """The events after ``after`` in order; None when some were pruned (re-snapshot instead)."""
+    """Every event after ``after``, in order; None when that is not possible (some were pruned,
+    or more than ``limit`` are missing): the caller sends a fresh snapshot instead, never a
+    replay with a hole in it."""
     pruned = await session.get(Counter, PRUNED)
     if pruned is not None and after < pruned.value:
         return None
-    rows = (
-        await session.execute(select(Event).where(Event.id > after).order_by(Event.id).limit(limit))
-    ).scalars()
+    query = select(Event).where(Event.id > after).order_by(Event.id).limit(limit + 1)
+    rows = list((await session.execute(query)).scalars())
+    if len(rows) > limit:
+        return None
     return [EventRead(id=r.id, event=_adapter.validate_python(r.payload)) for r in rows]
 
 
