@@ -181,7 +181,8 @@ async def actor_from_cookie(
     user = await session.get(User, live.user_id)
     if user is None or not user.active:
         return None
-    # A WebSocket handshake is a GET: SameSite cookies and the Origin check guard it.
+    # A WebSocket handshake is a GET: SameSite cookies and the Origin check in
+    # ``events.routes.same_site_origin`` guard it.
     if isinstance(request, Request) and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         kind = request.headers.get("content-type", "")

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import date
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
 from starlette.applications import Starlette
@@ -246,8 +247,32 @@ async def list_events(
     return EventHistory(items=items, next_after_id=last)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_site_origin(websocket: WebSocket) -> bool:
+    """Whether the page that opened this socket is ours (or a configured origin).
+
+    A cross-site page can open a WebSocket to us and the browser attaches our cookie: unlike
+    ``fetch``, the handshake is not held back by CORS, so the Origin header is checked here.
+    A client that sends no Origin is not a browser page and carries no cookie by accident.
+    """
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    settings: Settings = websocket.app.state.settings
+    allowed = {_origin(o) for o in settings.cors_origins} | {_origin(settings.public_url)}
+    host = websocket.headers.get("host")
+    if host:
+        allowed |= {f"http://{host}".lower(), f"https://{host}".lower()}
+    return origin.rstrip("/").lower() in allowed
+
+
 async def _ws_actor(websocket: WebSocket) -> Actor | None:
-    """Browsers cannot set headers on a WebSocket: the page cookie or ``?access_token=``."""
+    """Browsers cannot set headers on a WebSocket: the page cookie (from our own pages only) or
+    ``?access_token=``."""
     now = websocket.app.state.clock()
     async with websocket.app.state.sessionmaker() as session:
         token = websocket.query_params.get("access_token")
@@ -255,7 +280,7 @@ async def _ws_actor(websocket: WebSocket) -> Actor | None:
             if token:
                 return await actor_from_bearer(websocket, session, token, now)
             cookie = websocket.cookies.get("rb_session")
-            if cookie:
+            if cookie and same_site_origin(websocket):
                 return await actor_from_cookie(websocket, session, cookie, now)
         except DomainError:
             return None
