@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -148,3 +150,41 @@ async def test_metrics_count_reports_by_source_outcome_and_reason(env: Env) -> N
     assert value(after, unknown) == value(before, unknown) + 1
     assert "routeboard_ingest_lag_seconds_bucket" in after
     assert "routeboard_availability_fresh_ratio" in after
+
+
+async def test_one_non_finite_number_or_nul_costs_only_its_own_report(env: Env) -> None:
+    """PostgreSQL's JSON refuses NaN, Infinity and NUL: a refused report is kept in a form it
+    takes, and the other 999 are stored."""
+    bad = [
+        report(env, "nan", 1, lat=float("nan")),
+        report(env, "inf", 1, speed_mps=float("inf")),
+        report(env, "attr", 1, attributes={"fix": float("-inf")}),
+        report(env, "nul\x00id", 1, attributes={"note": "a\x00b"}),
+        {"event_id": "huge", "technician_id": 2**70, "kind": "location"},
+    ]
+    good = [report(env, f"g{n}", -n / 100) for n in range(995)]
+    # json.dumps writes NaN and Infinity as bare words, as a broken tracker would.
+    body = json.dumps({"events": [*bad, *good]})
+    assert "NaN" in body and "Infinity" in body
+    r = await env.client.post(
+        URL, content=body,
+        headers={**env.h("integration"), "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["accepted"] == 995, collections.Counter(x["reason"] for x in answer["results"])
+    assert [x["reason"] for x in answer["results"][:5]] == ["invalid"] * 5
+    stored = await env.sql("SELECT count(*) FROM availability_events")
+    assert stored == [(995,)]
+    kept = await env.sql("SELECT event_id FROM rejected_reports ORDER BY id")
+    assert [k[0] for k in kept] == ["nan", "inf", "attr", "nulid", "huge"]
+
+
+async def test_a_report_may_not_carry_megabytes_of_attributes(env: Env) -> None:
+    big = report(env, "big", 1, attributes={"blob": "x" * 10_000_000})
+    r = await env.client.post(URL, json={"events": [big]}, headers=env.h("integration"))
+    assert r.status_code in (200, 413), r.text
+    if r.status_code == 200:
+        assert r.json()["results"][0]["reason"] == "invalid"
+    rows = await env.sql("SELECT count(*) FROM availability_events")
+    assert rows == [(0,)]

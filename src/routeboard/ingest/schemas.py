@@ -2,16 +2,67 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from routeboard.db import Id
 
 Source = Literal["app", "gps", "mqtt", "webhook", "manual"]
 DeviceStatus = Literal["available", "en_route", "on_site", "working", "break", "off_duty"]
 MAX_BATCH = 1000
+# A device's extra fields are kept with each report; a few kilobytes is plenty for them.
+MAX_ATTRIBUTES_BYTES = 4096
+# What a refused report keeps of its payload, as evidence for the sender.
+MAX_KEPT_PAYLOAD_BYTES = 65_536
+
+
+def json_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be stored as JSON on every database, or None.
+
+    Python's parser accepts ``NaN``, ``Infinity`` and ``1e400`` (infinite), which PostgreSQL's
+    JSON refuses, as it refuses a NUL character in any string.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if isinstance(value, str) and "\x00" in value:
+        return "a text contains a NUL character"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = json_problem(key) or json_problem(item)
+            if problem:
+                return problem
+    if isinstance(value, list):
+        for item in value:
+            problem = json_problem(item)
+            if problem:
+                return problem
+    return None
+
+
+def storable(value: Any) -> Any:
+    """``value`` made safe to keep as JSON: non-finite numbers as their names, NUL characters
+    dropped, and anything too large kept as a truncated text."""
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            return str(item)
+        if isinstance(item, str):
+            return item.replace("\x00", "")
+        if isinstance(item, dict):
+            return {clean(str(k)): clean(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [clean(v) for v in item]
+        return item
+
+    cleaned = clean(value)
+    text = json.dumps(cleaned)
+    if len(text) > MAX_KEPT_PAYLOAD_BYTES:
+        return {"truncated": text[:MAX_KEPT_PAYLOAD_BYTES], "bytes": len(text)}
+    return cleaned
 
 
 class IngestEvent(BaseModel):
@@ -36,6 +87,16 @@ class IngestEvent(BaseModel):
     recorded_at: AwareDatetime
     source: Source
     attributes: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("attributes")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = json_problem(value)
+        if problem:
+            raise ValueError(problem)
+        if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
+            raise ValueError(f"attributes are over {MAX_ATTRIBUTES_BYTES} bytes as JSON")
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> Self:

@@ -33,12 +33,19 @@ from routeboard.availability.service import (
     update_eta,
     whereabouts,
 )
+from routeboard.db import ID_MAX
 from routeboard.deps import Actor, actor_from_api_key, client_of
 from routeboard.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from routeboard.events.schemas import TechnicianLocated
 from routeboard.events.service import Broadcaster, record_events, take_committed
 from routeboard.ingest.mqtt import topic_technician
-from routeboard.ingest.schemas import MAX_BATCH, IngestAnswer, IngestEvent, IngestResult
+from routeboard.ingest.schemas import (
+    MAX_BATCH,
+    IngestAnswer,
+    IngestEvent,
+    IngestResult,
+    storable,
+)
 from routeboard.metrics.service import ingested, observe_lag
 from routeboard.models import AvailabilityEvent, RejectedReport, Technician, TechnicianStatus
 from routeboard.pagination import PageParams, paginate
@@ -63,15 +70,16 @@ async def reject(
     # What can be told of the sender from a payload that may be anything at all.
     item = payload if isinstance(payload, dict) else {}
     claimed_source, event_id, tech = item.get("source", source), item.get("event_id"), None
-    if isinstance(item.get("technician_id"), int):
+    if isinstance(item.get("technician_id"), int) and 0 < item["technician_id"] <= ID_MAX:
         tech = item["technician_id"]
     row = RejectedReport(
-        source=str(claimed_source)[:10] if claimed_source else None,
-        event_id=str(event_id)[:100] if event_id is not None else None,
+        # Texts as storable as the payload: PostgreSQL refuses a NUL in any of them.
+        source=storable(str(claimed_source)[:10]) if claimed_source else None,
+        event_id=storable(str(event_id)[:100]) if event_id is not None else None,
         technician_id=tech,
         reason=reason,
-        detail=detail[:2000],
-        payload=payload,
+        detail=storable(detail[:2000]),
+        payload=storable(payload),
         received_at=actor.at,
         api_key_id=actor.api_key_id,
     )
