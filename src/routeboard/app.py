@@ -36,7 +36,7 @@ from routeboard.branches.routes import router as branches_router
 from routeboard.clock import Clock, system_clock
 from routeboard.config import Settings
 from routeboard.customers.routes import router as customers_router
-from routeboard.db import make_engine, make_sessionmaker
+from routeboard.db import is_outage, make_engine, make_sessionmaker
 from routeboard.documents.routes import router as documents_router
 from routeboard.errors import ERROR_RESPONSES, install_handlers
 from routeboard.events.hub import Hub
@@ -53,7 +53,7 @@ from routeboard.health.routes import router as health_router
 from routeboard.idempotency import prune_answers
 from routeboard.ingest.mqtt import MqttSubscriber
 from routeboard.ingest.routes import router as ingest_router
-from routeboard.ingest.service import ingest_mqtt_message
+from routeboard.ingest.service import dead_letter_mqtt, ingest_mqtt_message
 from routeboard.invoices.routes import router as invoices_router
 from routeboard.jobs.routes import router as jobs_router
 from routeboard.metrics.routes import router as metrics_router
@@ -245,7 +245,17 @@ def mqtt_subscriber(app: FastAPI) -> MqttSubscriber:
             rules=AvailabilityRules.of(app),
         )  # fmt: skip
 
-    return MqttSubscriber(settings.mqtt_url, settings.mqtt_topic, handle)
+    async def dead_letter(topic: str, payload: bytes, error: Exception) -> None:
+        await dead_letter_mqtt(app.state.sessionmaker, topic, payload, error, now=app.state.clock())
+
+    topic = settings.mqtt_topic
+    if settings.mqtt_share_group:
+        # The broker hands each message to one member of the group: N instances split the load.
+        topic = f"$share/{settings.mqtt_share_group}/{topic}"
+    return MqttSubscriber(
+        settings.mqtt_url, topic, handle, client_id=settings.mqtt_client_id,
+        dead_letter=dead_letter, outage=is_outage,
+    )  # fmt: skip
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:

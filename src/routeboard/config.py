@@ -79,6 +79,18 @@ class Settings(BaseSettings):
     mqtt_topic: str = Field(
         default="routeboard/technicians/+/events", description="Topic pattern to subscribe to"
     )
+    mqtt_client_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="This instance's persistent MQTT session (one per instance, stable across "
+        "restarts): the broker keeps what is published while it is away; unset: a clean session",
+    )
+    mqtt_share_group: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Subscribe as a member of this shared subscription ($share/<group>/...), so "
+        "that several instances split the reports instead of each taking all of them",
+    )
     geofence_site_radius_m: float = Field(
         default=150, ge=25, le=5000, description="Circle around a job site"
     )
@@ -160,6 +172,20 @@ class Settings(BaseSettings):
     )
     stream_max_seconds: float = Field(
         default=1800.0, gt=0, description="After this a stream asks its client to reconnect"
+    )
+    login_username_max_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Failed sign-ins for one username from all addresses before it is locked "
+        "for addresses it has never signed in from",
+    )
+    password_hash_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Password hashes computed at once (~90 ms CPU each)"
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Reverse proxies (comma-separated addresses or networks, * for any) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed",
     )
 
     @cached_property

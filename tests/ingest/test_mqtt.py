@@ -125,19 +125,64 @@ async def test_qos1_messages_reach_the_handler_in_order(broker: str, prefix: str
     assert sub.connects == 1
 
 
-async def test_a_failing_handler_does_not_stop_later_messages(
+async def test_a_message_that_keeps_failing_is_dead_lettered_then_the_rest_follow(
     broker: str, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOGGER)
     inbox = Inbox(fail_on=b"bad")
-    sub = MqttSubscriber(broker, f"{prefix}/#", inbox)
+    kept: list[tuple[bytes, str]] = []
+
+    async def dead_letter(topic: str, payload: bytes, error: Exception) -> None:
+        kept.append((payload, str(error)))
+
+    sub = MqttSubscriber(
+        broker, f"{prefix}/#", inbox, dead_letter=dead_letter, attempts=3, retry_delay=0.01
+    )
     async with running(sub):
         await publish(f"{prefix}/a", b"one", b"bad", b"two")
-        await inbox.wait(3)
+        await inbox.wait(5)
         assert sub.ready.is_set()
-    assert inbox.payloads == [b"one", b"bad", b"two"]
+    # Tried three times, kept, and only then acknowledged; the next waited its turn.
+    assert inbox.payloads == [b"one", b"bad", b"bad", b"bad", b"two"]
+    assert kept == [(b"bad", "handler failed on purpose")]
     assert "handler failed" in caplog.text
     assert sub.connects == 1
+
+
+async def test_an_outage_is_waited_out_and_a_failed_dead_letter_is_tried_again(
+    broker: str, prefix: str, client_id: str
+) -> None:
+    """Nothing is acknowledged that is neither stored nor kept: while the database is away
+    (``outage``) a message is retried without counting; a dead letter that fails is retried."""
+    down = {"handler": 6, "dead letter": 1}
+    calls: list[str] = []
+    kept: list[bytes] = []
+
+    async def handler(topic: str, payload: bytes) -> None:
+        calls.append(payload.decode())
+        if payload == b"outage" and down["handler"] > 0:
+            down["handler"] -= 1
+            raise ConnectionRefusedError("database down")
+        if payload == b"broken":
+            raise ValueError("cannot take it")
+
+    async def dead_letter(topic: str, payload: bytes, error: Exception) -> None:
+        if down["dead letter"] > 0:
+            down["dead letter"] -= 1
+            raise ConnectionRefusedError("database down")
+        kept.append(payload)
+
+    sub = MqttSubscriber(
+        broker, f"{prefix}/t", handler, client_id=client_id, dead_letter=dead_letter,
+        outage=lambda exc: isinstance(exc, ConnectionRefusedError), attempts=2,
+        retry_delay=0.001, max_retry_delay=0.01,
+    )  # fmt: skip
+    async with running(sub):
+        await publish(f"{prefix}/t", b"outage", b"broken", b"after")
+        await wait_until(lambda: "after" in calls)
+    # Six outages then stored, never dead-lettered; "broken" kept at the second dead letter.
+    assert calls == ["outage"] * 7 + ["broken"] * 3 + ["after"]
+    assert kept == [b"broken"]
 
 
 async def test_reconnects_after_the_connection_drops_and_gets_what_was_sent_meanwhile(
@@ -258,3 +303,17 @@ async def test_memory_twin_delivers_matching_messages() -> None:
         await task
     assert inbox.items == [("routeboard/technicians/3/events", b"x")]
     assert not twin.ready.is_set()
+
+
+async def test_instances_in_a_share_group_split_the_messages(broker: str, prefix: str) -> None:
+    """ROUTEBOARD_MQTT_SHARE_GROUP: each message goes to one member, not to every instance."""
+    group = f"$share/g{uuid4().hex[:8]}/{prefix}/t"
+    first, second = Inbox(), Inbox()
+    a, b = MqttSubscriber(broker, group, first), MqttSubscriber(broker, group, second)
+    sent = [f"m{i}".encode() for i in range(40)]
+    async with running(a), running(b):
+        await publish(f"{prefix}/t", *sent)
+        await wait_until(lambda: len(first.items) + len(second.items) >= len(sent))
+        await asyncio.sleep(0.2)  # room for a duplicate, if one were coming
+    assert sorted(first.payloads + second.payloads) == sorted(sent)
+    assert first.payloads and second.payloads

@@ -1,8 +1,10 @@
 """MQTT subscription that feeds device events (technician availability) into the app.
 
-Delivery is at least once: a QoS 1 message is acknowledged to the broker only after the handler
-has returned (or raised), so a message in flight when the connection drops or the process stops
-is sent again by the broker. Handlers must therefore be idempotent. With a ``client_id`` the
+Delivery is at least once: a QoS 1 message is acknowledged to the broker only once the handler
+has stored it, or, when the handler keeps failing, once it has been dead-lettered. Until then it
+is retried in place with backoff (a database outage holds the queue, it does not drop it), and
+a message in flight when the connection drops or the process stops is sent again by the broker.
+Handlers must therefore be idempotent. With a ``client_id`` the
 session is persistent (``clean_session=False``): the broker keeps the subscription and queues QoS
 1 messages while the subscriber is away, and delivers them on reconnect. Such sessions live on in
 the broker until ``persistent_client_expiration`` (Mosquitto), so give each deployment one
@@ -26,6 +28,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], Awaitable[None]]
+# Keeps a message the handler could not take (topic, payload, the last error); raises if it
+# cannot keep it either, and the message is retried again.
+DeadLetter = Callable[[str, bytes, Exception], Awaitable[None]]
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -74,6 +79,11 @@ class MqttSubscriber:
         client_id: str | None = None,
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        dead_letter: DeadLetter | None = None,
+        outage: Callable[[Exception], bool] = lambda _: False,
+        attempts: int = 5,
+        retry_delay: float = 0.2,
+        max_retry_delay: float = 5.0,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
@@ -89,8 +99,14 @@ class MqttSubscriber:
         self.client_id = client_id
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
+        self.dead_letter = dead_letter
+        self.outage = outage
+        self.attempts = attempts
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
         self.ready = asyncio.Event()
         self.connects = 0
+        self.dead_letters = 0
 
     async def run(self) -> None:
         """Stay subscribed until cancelled."""
@@ -149,16 +165,45 @@ class MqttSubscriber:
             log.info("MQTT subscribed to %r on %s:%s", self.topic, self.host, self.port)
             self.ready.set()
             async for message in client.messages:
-                topic = message.topic.value
-                try:
-                    await self.handler(topic, message.payload)
-                except Exception:
-                    # Acknowledged all the same: a message that always fails would otherwise
-                    # come back on every reconnect and block the ones behind it.
-                    log.exception("MQTT handler failed for a message on %r", topic)
+                payload = message.payload
+                assert isinstance(payload, bytes), "paho hands payloads over as bytes"
+                await self._take(message.topic.value, payload)
                 paho.ack(message.mid, message.qos)
         # aiomqtt ends the iteration only by raising on disconnect; this keeps run() honest if not.
         raise aiomqtt.MqttError("message stream ended")
+
+    async def _take(self, topic: str, payload: bytes) -> None:
+        """Return once the message is stored or dead-lettered: only then may it be acknowledged.
+
+        Retried in place, so the messages behind it wait in order (the broker holds them). An
+        outage (``outage(exc)``: the database unreachable) is waited out however long it lasts:
+        the message is fine, and dead-lettering it would only lose it from the board. Any other
+        failure is dead-lettered after ``attempts`` tries; with no dead letter it is dropped with
+        an error in the log; if the dead letter fails too, the retries go on.
+        """
+        failures = tries = 0
+        while True:
+            try:
+                await self.handler(topic, payload)
+                return
+            except Exception as exc:
+                tries += 1
+                if tries == 1:
+                    log.exception("MQTT handler failed for a message on %r; retrying", topic)
+                failures += 0 if self.outage(exc) else 1
+                if failures >= self.attempts:
+                    if self.dead_letter is None:
+                        log.error("MQTT message on %r dropped after %d tries", topic, failures)
+                        return
+                    try:
+                        await self.dead_letter(topic, payload, exc)
+                    except Exception:
+                        log.exception("MQTT message on %r could not be dead-lettered", topic)
+                    else:
+                        self.dead_letters += 1
+                        log.warning("MQTT message on %r dead-lettered: %s", topic, exc)
+                        return
+            await asyncio.sleep(min(self.max_retry_delay, self.retry_delay * 2 ** min(tries, 10)))
 
 
 def _refused(code: int | ReasonCode) -> bool:

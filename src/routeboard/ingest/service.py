@@ -525,3 +525,21 @@ async def ingest_mqtt_message(
         if cache is not None:
             await refresh(session, cache)
     return answer
+
+
+async def dead_letter_mqtt(
+    maker: async_sessionmaker[AsyncSession],
+    topic: str,
+    payload: bytes,
+    error: Exception,
+    *,
+    now: datetime,
+) -> None:
+    """Keep an MQTT message the handler kept failing on, with the error, among the refused
+    reports; raises if the database cannot take it either (the subscriber then retries)."""
+    actor = Actor(None, f"mqtt:{topic}"[:120], "device", None, None, None, None, now)
+    where = {"topic": topic, "payload": payload.decode("utf-8", "replace")[:10_000]}
+    async with maker() as session:
+        detail = f"{type(error).__name__}: {error}"
+        await reject(session, where, "handler_failed", detail, actor=actor, source="mqtt")
+        await session.commit()
