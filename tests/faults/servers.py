@@ -127,12 +127,12 @@ class Postgres(Server):
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder)
-        need(PG_BIN / "initdb" if PG_BIN else None, "PostgreSQL's initdb")
+        self.bin = need(PG_BIN / "initdb" if PG_BIN else None, "PostgreSQL's initdb").parent
         self.data = folder / "data"
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(folder, "postgres", "postgres")
-        self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"])
+        self._run([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"])
 
     def _wrap(self, command: list[str]) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *command] if self._as_postgres else command
@@ -147,14 +147,14 @@ class Postgres(Server):
     def command(self) -> list[str]:
         return self._wrap(
             [
-                str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
                 "-k", str(self.folder), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
             ]
         )  # fmt: skip
 
     def stop(self) -> None:
         # Fast shutdown: open connections are cut, as a crash or a failover would cut them.
-        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "stop", "-m", "fast"])
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "stop", "-m", "fast"])
         if self.proc is not None:
             self.proc.wait(timeout=30)
             self.proc = None
