@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFile
 
 from routeboard.documents.pdf import (
     JobDocument,
@@ -33,6 +33,7 @@ from routeboard.documents.pdf import (
     render,
 )
 from tests.conftest import REQUIRE_SERVICES, T0
+from tests.photos.pngs import blank_png
 
 CHICAGO = ZoneInfo("America/Chicago")
 POPPLER = ("pdftoppm", "pdftotext", "pdfimages")
@@ -252,6 +253,32 @@ def test_corrupt_photo_is_listed_and_the_rest_still_renders(read: ReadPdf) -> No
     assert "After · Dec 1, 2026 11:00 AM CST" in got.text
     assert CLAIM in got.text
     assert len(got.images) == 2  # the good photo and the signature
+
+
+def test_images_over_the_pixel_limits_are_not_decoded(
+    read: ReadPdf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stored before uploads had pixel limits: 40 MP for a photo, 4 MP for a signature.
+    good, _ = document().pictures
+    huge = Picture("after", blank_png(6400, 6251), T0 + timedelta(hours=5))
+    scrawl = Signed(SIGNER, blank_png(2000, 2001), T0 + timedelta(hours=5, minutes=40))
+    decoded: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def spy(image: ImageFile.ImageFile) -> Any:
+        decoded.append(image.size)
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+
+    got = read(render(document(pictures=[good, huge], signature=scrawl)))
+
+    assert "photo too large to print" in got.text
+    assert "signature image too large to print" in got.text
+    assert "After · Dec 1, 2026 11:00 AM CST" in got.text
+    assert len(got.images) == 1  # the good photo
+    assert decoded and all(w * h <= 40_000_000 for w, h in decoded), decoded
+    assert (6400, 6251) not in decoded and (2000, 2001) not in decoded
 
 
 def test_photo_is_turned_upright_by_its_exif_orientation(read: ReadPdf) -> None:

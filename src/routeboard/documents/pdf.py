@@ -2,7 +2,8 @@
 
 Pure: frozen dataclasses in, PDF bytes out, nothing read from the database or the disk. Services
 gather the job, its evidence and its audit trail into a JobDocument and call render() in a worker
-thread, since decoding photos and laying out pages is CPU work.
+thread, since decoding photos and laying out pages is CPU work. Images are decoded only within
+the upload pixel limits (photos.image) and shrunk before embedding.
 
 Only reportlab's built-in Helvetica is used, so no font files or system libraries are needed and
 pdftotext (or an insurer's claims system) can extract the text. Those fonts cover Windows-1252
@@ -38,6 +39,9 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+
+from routeboard.errors import InvalidInput
+from routeboard.photos.image import PHOTO_MAX_PIXELS, SIGNATURE_MAX_PIXELS, open_image
 
 
 @dataclass(frozen=True)
@@ -382,10 +386,15 @@ def _payments(doc: JobDocument) -> list[Flowable]:
     return flowables
 
 
-def _fit(content: bytes, box: tuple[float, float], max_px: int, fmt: str) -> Image | None:
-    """The image re-encoded small, upright and opaque, sized to fit the box; None if unreadable."""
+def _fit(
+    content: bytes, box: tuple[float, float], max_px: int, fmt: str, pixel_limit: int
+) -> Image | str:
+    """The image re-encoded small, upright and opaque, sized to fit the box; or, when it cannot
+    be printed, why not."""
     try:
-        with PILImage.open(io.BytesIO(content)) as source:
+        # An image over the upload limit (stored before there was one) is refused from its
+        # header, so one document never decodes hundreds of megabytes.
+        with open_image(content, max_pixels=pixel_limit) as source:
             # JPEG can decode at 1/2, 1/4 or 1/8 scale: far faster than decoding 12 MP to shrink.
             source.draft("RGB", (max_px, max_px))
             # Phones store portrait shots sideways plus an EXIF rotation that PDFs ignore.
@@ -403,10 +412,12 @@ def _fit(content: bytes, box: tuple[float, float], max_px: int, fmt: str) -> Ima
             else:
                 picture.save(encoded, format=fmt)
             scale = min(box[0] / picture.width, box[1] / picture.height)
+    except InvalidInput as exc:
+        return "too large to print" if exc.code == "image_too_large" else "unreadable"
     # Pillow's decoders raise many unrelated types on damaged input (its own fuzzers catch
     # Exception); one bad upload must not cost the customer their whole document.
     except Exception:
-        return None
+        return "unreadable"
     encoded.seek(0)
     return Image(encoded, width=picture.width * scale, height=picture.height * scale)
 
@@ -420,10 +431,10 @@ def _photos(doc: JobDocument) -> list[Flowable]:
     pictures = sorted(doc.pictures, key=lambda p: (order.get(p.kind, 2), p.taken_at))
     cells: list[list[Flowable]] = []
     for picture in pictures:
-        image = _fit(picture.content, PHOTO_BOX, PHOTO_MAX_PX, "JPEG")
+        image = _fit(picture.content, PHOTO_BOX, PHOTO_MAX_PX, "JPEG", PHOTO_MAX_PIXELS)
         caption = _p(f"{picture.kind.capitalize()} · {_when(picture.taken_at, doc.tz)}", SMALL)
-        if image is None:
-            cells.append([_p("photo unreadable", STRONG), caption])
+        if isinstance(image, str):
+            cells.append([_p(f"photo {image}", STRONG), caption])
         else:
             cells.append([image, caption])
     rows: list[list[Any]] = [
@@ -450,9 +461,9 @@ def _signature(doc: JobDocument) -> Flowable:
     if signed is None:
         block.append(_p("Not signed", STRONG))
         return KeepTogether(block)
-    image = _fit(signed.image, SIGNATURE_BOX, SIGNATURE_MAX_PX, "PNG")
-    if image is None:
-        block.append(_p("signature image unreadable", SMALL))
+    image = _fit(signed.image, SIGNATURE_BOX, SIGNATURE_MAX_PX, "PNG", SIGNATURE_MAX_PIXELS)
+    if isinstance(image, str):
+        block.append(_p(f"signature image {image}", SMALL))
     else:
         image.hAlign = "LEFT"
         block.append(image)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Form, Response, UploadFile, status
 
 from routeboard.access import Authorized
@@ -47,7 +48,8 @@ async def upload_photo(
         )  # fmt: skip
         return PhotoRead.model_validate(photo)
 
-    print_ = fingerprint("photo", str(job_id), kind, content)
+    # Hashing up to max_upload_bytes is CPU work: off the event loop, like the image check.
+    print_ = await anyio.to_thread.run_sync(fingerprint, "photo", str(job_id), kind, content)
     return await once(session, actor, key, print_, apply, status_code=201)
 
 
@@ -93,5 +95,7 @@ async def add_signature(
         )  # fmt: skip
         return SignatureRead.model_validate(signature)
 
-    print_ = fingerprint("signature", str(job_id), body.model_dump_json())
+    print_ = await anyio.to_thread.run_sync(
+        fingerprint, "signature", str(job_id), body.model_dump_json()
+    )
     return await once(session, actor, key, print_, apply, status_code=201)

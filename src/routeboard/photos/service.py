@@ -1,7 +1,8 @@
 """Evidence on a job: before/after photos and the customer's signature.
 
-Files are checked by content (Pillow), stored under generated names, and their SHA-256 goes into
-the audit entry so a photo swapped on disk later no longer matches the trail.
+Files are checked by content (Pillow) and pixel count (photos.image), stored under generated
+names, and their SHA-256 goes into the audit entry so a photo swapped on disk later no longer
+matches the trail. Checking and hashing run in a worker thread; the database work stays here.
 """
 
 from __future__ import annotations
@@ -9,12 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import uuid
 from pathlib import Path
 
 import anyio.to_thread
-from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,29 +24,28 @@ from routeboard.errors import Conflict, Hidden, InvalidInput
 from routeboard.events.schemas import EvidenceAdded
 from routeboard.events.service import record_event
 from routeboard.models import Job, Photo, Signature
+from routeboard.photos.image import (
+    FORMATS,
+    PHOTO_MAX_PIXELS,
+    SIGNATURE_MAX_PIXELS,
+    check_image,
+    strip_metadata,
+)
 
-FORMATS = {
-    "JPEG": ("image/jpeg", "jpg"),
-    "PNG": ("image/png", "png"),
-    "WEBP": ("image/webp", "webp"),
-}
 OPEN_STATES = frozenset({"quoted", "scheduled", "en_route", "in_progress"})
 
 
-def sniff_image(content: bytes, allowed: frozenset[str] = frozenset(FORMATS)) -> str:
-    """The image format by content, not by name or header; InvalidInput if not an allowed image."""
-    try:
-        with Image.open(io.BytesIO(content)) as img:
-            fmt = img.format or ""
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InvalidInput("the file is not a readable image", code="invalid_image") from exc
-    if fmt not in allowed:
-        raise InvalidInput(
-            f"{fmt or 'this'} images are not accepted; send {', '.join(sorted(allowed))}",
-            code="invalid_image",
-        )
-    return fmt
+def _inspect_photo(content: bytes) -> tuple[str, str]:
+    """Format and SHA-256: the CPU part of taking a photo, in one trip to a worker thread."""
+    fmt = check_image(content, max_pixels=PHOTO_MAX_PIXELS)
+    return fmt, hashlib.sha256(content).hexdigest()
+
+
+def _inspect_signature(image_base64: str) -> tuple[bytes, str]:
+    """The PNG's bytes and SHA-256, checked: the CPU part of taking a signature."""
+    content = decode_signature(image_base64)
+    check_image(content, max_pixels=SIGNATURE_MAX_PIXELS, allowed={"PNG"})
+    return content, hashlib.sha256(content).hexdigest()
 
 
 def _write(path: Path, content: bytes) -> None:
@@ -75,9 +73,8 @@ async def add_photo(
 ) -> Photo:
     """Store a before/after photo and chain its content hash into the audit trail."""
     job = await _evidence_job(session, job_id, actor)
-    fmt = await anyio.to_thread.run_sync(sniff_image, content)
+    fmt, digest = await anyio.to_thread.run_sync(_inspect_photo, content)
     content_type, ext = FORMATS[fmt]
-    digest = hashlib.sha256(content).hexdigest()
     name = f"{uuid.uuid4().hex}.{ext}"
     await anyio.to_thread.run_sync(_write, upload_dir / "photos" / name, content)
     photo = Photo(
@@ -127,9 +124,7 @@ async def add_signature(
 ) -> Signature:
     """Record the customer's signature (a PNG drawn on the phone) and the typed name."""
     job = await _evidence_job(session, job_id, actor)
-    content = decode_signature(image_base64)
-    await anyio.to_thread.run_sync(sniff_image, content, frozenset({"PNG"}))
-    digest = hashlib.sha256(content).hexdigest()
+    content, digest = await anyio.to_thread.run_sync(_inspect_signature, image_base64)
     name = f"{uuid.uuid4().hex}.png"
     await anyio.to_thread.run_sync(_write, upload_dir / "signatures" / name, content)
     signature = Signature(
@@ -162,20 +157,6 @@ async def list_photos(session: AsyncSession, job_id: int, *, actor: Actor) -> li
     job = await access_job(session, actor, job_id)
     query = select(Photo).where(Photo.job_id == job.id).order_by(Photo.id)
     return list((await session.execute(query)).scalars())
-
-
-def strip_metadata(content: bytes) -> bytes:
-    """The picture alone: orientation applied, then re-encoded with no EXIF (GPS, device, time).
-
-    Customers receive this; the office keeps the original, whose hash is in the audit trail.
-    """
-    with Image.open(io.BytesIO(content)) as img:
-        fmt = img.format or "JPEG"
-        upright = ImageOps.exif_transpose(img)
-        clean = Image.frombytes(upright.mode, upright.size, upright.tobytes())
-    out = io.BytesIO()
-    clean.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return out.getvalue()
 
 
 async def photo_content(
