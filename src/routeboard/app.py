@@ -267,10 +267,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         coalesce_seconds=lambda: settings.stream_coalesce_ms / 1000,
         heartbeat_seconds=lambda: settings.stream_heartbeat_seconds,
     )
+    sessionmaker = make_sessionmaker(engine)
     broadcaster: InProcessBroadcaster | RedisBroadcaster = (
-        RedisBroadcaster(settings.redis_url, hub)
+        RedisBroadcaster(settings.redis_url, hub, sessionmaker)
         if settings.redis_url
-        else InProcessBroadcaster(hub)
+        else InProcessBroadcaster(hub, sessionmaker)
     )
 
     state_cache: MemoryStateCache | RedisStateCache = (
@@ -313,7 +314,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = sessionmaker
     app.state.hub = hub
     app.state.broadcaster = broadcaster
     app.state.state_cache = state_cache

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_health_and_readiness(env: Env) -> None:
     assert (await env.client.get("/healthz")).json() == {"status": "ok"}
-    assert (await env.client.get("/readyz")).json() == {"status": "ready"}
+    assert (await env.client.get("/readyz")).json() == {"status": "ready", "broadcaster": "up"}
 
 
 async def test_migrations_build_exactly_the_models(env: Env) -> None:

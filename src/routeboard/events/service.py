@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -12,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 from sqlalchemy import and_, delete, func, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from routeboard.events.board import BoardFilter, belongs
 from routeboard.events.schemas import AnyEvent, EventHistoryItem, EventRead, JobCard
+from routeboard.metrics.service import BROADCASTER_UP, CAUGHT_UP
 from routeboard.models import Counter, Event, Job
 
 if TYPE_CHECKING:
@@ -108,17 +110,85 @@ class Deliver(Protocol):
     def deliver(self, events: Sequence[EventRead]) -> None: ...
 
 
+class InOrder:
+    """Hands events to this process's streams once each, in id order, with no gap.
+
+    Event ids commit in id order (``_serialise_event_writers``), so what the table holds is
+    always a prefix: whenever events arrive with a gap before them (a lost bus message, two
+    commits publishing in the opposite order), the gap is read from the table first. A hole the
+    table does not fill is an id a rolled-back transaction took, and is passed over.
+    """
+
+    def __init__(self, hub: Deliver, maker: async_sessionmaker[AsyncSession]) -> None:
+        self.hub = hub
+        self.maker = maker
+        self.upto: int | None = None  # the newest id handed on; None until started
+        self.lock = asyncio.Lock()
+        self.from_table = 0  # events that came from the table rather than the bus
+
+    async def start(self) -> None:
+        """Begin after what the table holds now: streams opened before were given it already."""
+        async with self.lock:
+            if self.upto is None:
+                async with self.maker() as session:
+                    self.upto = await last_event_id(session)
+
+    async def deliver(self, events: Sequence[EventRead]) -> None:
+        async with self.lock:
+            if self.upto is None:
+                # Not started (no lifespan, as in a bare test client): nothing to order against.
+                self.hub.deliver(events)
+                return
+            fresh = sorted((e for e in events if e.id > self.upto), key=lambda e: e.id)
+            if not fresh:
+                return
+            if [e.id for e in fresh] != list(range(self.upto + 1, self.upto + 1 + len(fresh))):
+                fresh = await self._read(self.upto, through=fresh[-1].id)
+                self.from_table += len(fresh)
+            self.hub.deliver(fresh)
+            self.upto = max(self.upto, fresh[-1].id) if fresh else self.upto
+
+    async def catch_up(self, page: int = 1000) -> int:
+        """Everything the table holds past what was handed on; how many events that was."""
+        caught = 0
+        async with self.lock:
+            if self.upto is None:
+                return 0
+            while True:
+                missed = await self._read(self.upto, limit=page)
+                if not missed:
+                    return caught
+                self.hub.deliver(missed)
+                self.upto = missed[-1].id
+                caught += len(missed)
+                self.from_table += len(missed)
+
+    async def _read(
+        self, after: int, *, through: int | None = None, limit: int | None = None
+    ) -> list[EventRead]:
+        query = select(Event).where(Event.id > after).order_by(Event.id)
+        if through is not None:
+            query = query.where(Event.id <= through)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.maker() as session:
+            rows = (await session.execute(query)).scalars()
+            return [EventRead(id=r.id, event=_adapter.validate_python(r.payload)) for r in rows]
+
+
 class InProcessBroadcaster:
     """Hands committed events straight to this process's streams: the embedded default."""
 
-    def __init__(self, hub: Deliver) -> None:
-        self.hub = hub
+    def __init__(self, hub: Deliver, maker: async_sessionmaker[AsyncSession]) -> None:
+        self.relay = InOrder(hub, maker)
+        self.up = True
 
     async def publish(self, events: Sequence[EventRead]) -> None:
-        self.hub.deliver(events)
+        await self.relay.deliver(events)
 
     async def run(self) -> None:
         """Nothing to listen to: every writer is in this process."""
+        await self.relay.start()
 
 
 CHANNEL = "routeboard:events"
@@ -128,45 +198,101 @@ class RedisBroadcaster:
     """Publishes committed events on Redis; every instance (this one included) delivers what it
     receives, so a change made through any instance reaches streams on all of them.
 
-    Redis only carries what the database already holds: if a message is lost (a Redis restart,
-    a dropped subscription), clients resume from the events table with ``Last-Event-ID``.
+    Redis only carries what the database already holds. While the subscription is down, this
+    instance reads new events from the table every ``poll_seconds`` instead (its own and the
+    other instances' alike); when it is back, it catches up from the table before taking the
+    bus again, and ``InOrder`` fills any gap in what the bus brings. No stream needs a reload.
     """
 
-    def __init__(self, url: str, hub: Deliver) -> None:
+    def __init__(
+        self,
+        url: str,
+        hub: Deliver,
+        maker: async_sessionmaker[AsyncSession],
+        *,
+        poll_seconds: float = 0.5,
+    ) -> None:
         from redis.asyncio import Redis
 
-        self.redis = Redis.from_url(url)
-        self.hub = hub
+        # Bounded waits: a Redis that stops answering must not hold a request's publish long.
+        self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.relay = InOrder(hub, maker)
+        self.poll_seconds = poll_seconds
         self.ready = asyncio.Event()
+        self.poked = asyncio.Event()
+
+    @property
+    def up(self) -> bool:
+        """Whether events travel by Redis now (else by reading the table: degraded)."""
+        return self.ready.is_set()
 
     async def publish(self, events: Sequence[EventRead]) -> None:
+        if not self.ready.is_set():
+            # Nobody hears Redis now: the poller brings these (and everyone's) from the table.
+            self.poked.set()
+            return
         payload = json.dumps([e.model_dump(mode="json") for e in events])
         try:
             await self.redis.publish(CHANNEL, payload)
-        except Exception:  # the commit stands; clients catch up from the table
+        except Exception:  # the commit stands; the table has the events
             log.exception("could not publish %d events to Redis", len(events))
+            self.poked.set()
 
     async def run(self) -> None:
-        """Listen until cancelled, re-subscribing with backoff after a Redis outage."""
+        """Listen until cancelled; while the subscription is down, read the table instead."""
+        await self.relay.start()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._poll_while_down())
+            await self._listen()
+
+    async def _listen(self) -> None:
         delay = 0.5
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
+                    # Subscribed first, then caught up: whatever committed while the bus was
+                    # away is read from the table, and anything published from now on arrives
+                    # on the bus (or is already in the catch-up, and dropped as seen).
+                    await self.relay.catch_up()
                     self.ready.set()
+                    BROADCASTER_UP.set(1)
                     delay = 0.5
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=5.0
+                        )
+                        if message is None:
+                            await pubsub.ping()  # a dead connection shows itself here
+                            continue
+                        if message.get("type") != "message":  # the answer to a ping
                             continue
                         items = json.loads(message["data"])
-                        self.hub.deliver([EventRead.model_validate(i) for i in items])
+                        await self.relay.deliver([EventRead.model_validate(i) for i in items])
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self.ready.clear()
+                BROADCASTER_UP.set(0)
+                self.poked.set()
                 log.exception("Redis subscription lost; retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, 5.0)
+
+    async def _poll_while_down(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.poked.wait(), self.poll_seconds)
+            self.poked.clear()
+            if self.ready.is_set():
+                continue
+            try:
+                caught = await self.relay.catch_up()
+            except Exception:  # the database may be away too; the next pass tries again
+                log.exception("could not read new events from the table")
+                continue
+            if caught:
+                CAUGHT_UP.inc(caught)
 
     async def close(self) -> None:
         await self.redis.aclose()

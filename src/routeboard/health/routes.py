@@ -17,7 +17,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(request: Request) -> JSONResponse | dict[str, str]:
-    """The database answers; otherwise 503 so the balancer routes elsewhere."""
+    """The database answers; otherwise 503 so the balancer routes elsewhere.
+
+    With the event bus (Redis) down the instance still serves, its streams fed from the table:
+    200, saying ``degraded`` (every instance shares the bus; taking them all out would help
+    nobody). The metric ``routeboard_broadcaster_up`` says the same.
+    """
     try:
         async with request.app.state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -26,4 +31,6 @@ async def readyz(request: Request) -> JSONResponse | dict[str, str]:
             {"error": "not_ready", "message": f"database unavailable: {type(exc).__name__}"},
             status_code=503,
         )
-    return {"status": "ready"}
+    if not request.app.state.broadcaster.up:
+        return {"status": "degraded", "broadcaster": "down: live events read from the table"}
+    return {"status": "ready", "broadcaster": "up"}

@@ -48,6 +48,16 @@ OFFLINE_TECHNICIANS = Gauge(
     "Active technicians currently offline (no report within the TTL)",
     registry=REGISTRY,
 )
+BROADCASTER_UP = Gauge(
+    "routeboard_broadcaster_up",
+    "1 while live events travel by the event bus (Redis), 0 while degraded to reading the table",
+    registry=REGISTRY,
+)
+CAUGHT_UP = Counter(
+    "routeboard_events_caught_up_total",
+    "Events this instance read from the table because the event bus was down",
+    registry=REGISTRY,
+)
 SOURCES = frozenset({"app", "gps", "mqtt", "webhook", "manual"})
 
 security_log = logging.getLogger("routeboard.security")
