@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 import socket
+from collections.abc import Sequence
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ import pytest
 
 from routeboard.events.board import BoardFilter, apply_event
 from routeboard.events.schemas import EventRead, JobCard
-from routeboard.events.service import prune_events, replay
+from routeboard.events.service import InOrder, prune_events, replay
 from routeboard.models import Event
 from tests.conftest import Env
 from tests.events.live import serving, sse
@@ -365,3 +366,37 @@ async def test_a_tracking_link_replays_only_its_own_job(env: Env) -> None:
                     replayed.append(int(message.data["job_id"]))
             assert replayed and set(replayed) == {mine}
     assert newest > len(replayed)
+
+
+async def test_events_reach_the_streams_in_id_order_once_whatever_order_they_come_in(
+    env: Env,
+) -> None:
+    """Two commits may publish in the opposite order (and a bus may drop one): streams get
+    41 before 42, each once, and a hole a rolled-back writer left is passed over."""
+    jid = await to_state(env, "scheduled")
+    start = await last_id(env)
+    for n in range(4):
+        r = await env.client.patch(
+            f"/api/v1/jobs/{jid}", json={"notes": f"n{n}"}, headers=env.h("dispatcher")
+        )
+        assert r.status_code == 200
+    async with env.app.state.sessionmaker() as session:
+        events = await replay(session, start)
+    assert events is not None and len(events) == 4
+    e1, e2, e3, e4 = events
+
+    class Streams:
+        def __init__(self) -> None:
+            self.got: list[int] = []
+
+        def deliver(self, items: Sequence[EventRead]) -> None:
+            self.got += [e.id for e in items]
+
+    streams = Streams()
+    relay = InOrder(streams, env.app.state.sessionmaker)
+    relay.upto = start
+    await relay.deliver([e2])  # e1's publish is late: e1 is read from the table first
+    await relay.deliver([e1])  # then it arrives, and is not sent twice
+    await relay.deliver([e4])  # e3 was lost on the way
+    await relay.deliver([e3, e4])
+    assert streams.got == [e1.id, e2.id, e3.id, e4.id]
