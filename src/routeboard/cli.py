@@ -29,7 +29,10 @@ def _quiet_http_client_logs() -> None:
 def _app_logs() -> None:
     """Routeboard's own INFO logs on stderr, beside uvicorn's: the log channel's customer
     messages (with their tracking links) among them."""
+    from routeboard.logs import redact_server_logs
+
     _quiet_http_client_logs()
+    redact_server_logs()
     logger = logging.getLogger("routeboard")
     if not logger.handlers:
         handler = logging.StreamHandler()
@@ -79,9 +82,16 @@ def serve(
     _app_logs()
     asyncio.run(_migrate(settings))
     typer.echo(f"Routeboard on http://{host}:{port}  (database: {_safe_url(settings)})")
-    # Live streams never finish on their own: give them a few seconds, then close them.
     uvicorn.run(
-        create_app(settings), host=host, port=port, proxy_headers=True, timeout_graceful_shutdown=5
+        create_app(settings),
+        host=host,
+        port=port,
+        # Behind a proxy on another host the client's address (the sign-in throttle's key) is
+        # read from X-Forwarded-For, believed only from the proxies listed.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Live streams never finish on their own: give them a few seconds, then close them.
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -154,7 +164,14 @@ def demo(
         _simulate_in_background(f"http://{host}:{port}", settings, speed)
     app = create_app(settings, clock=demo_day.clock)
     app.state.demo_note = demo_day.note()
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def _simulate_in_background(url: str, settings: Settings, speed: float) -> None:

@@ -74,13 +74,12 @@ async def token(
     if refused:
         return refusal_response(refused)
     now = request.app.state.clock()
+    addr, agent = client_of(request)
     outcome = await service.attempt_login(
-        session, form.username, form.password, settings=settings, now=now
+        session, form.username, form.password, settings=settings, now=now, client_addr=addr
     )
     if isinstance(outcome, LoginRefusal):
-        # Returned, not raised: the failure count must commit with this request.
         return refusal_response(outcome)
-    addr, agent = client_of(request)
     row, refresh = await service.open_session(
         session,
         outcome,

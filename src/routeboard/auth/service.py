@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from anyio import to_thread
+from sqlalchemy import Table, and_, case, delete, literal, null, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from routeboard.auth.tokens import verify_password
+from routeboard.auth.tokens import hashing_slots, verify_password
 from routeboard.config import Settings
 from routeboard.metrics.service import auth_event
 from routeboard.models import AuthSession, LoginThrottle, User
@@ -31,47 +35,178 @@ class LoginRefusal:
 
 WRONG = LoginRefusal("invalid_credentials", "wrong username or password", 401)
 
+# ``login_throttle`` rows are keyed by a username (its failures from every address) or by "#"
+# and digests of a username and an address (its failures from that address). A username cannot
+# hold "#", and a typed name that cannot be a username is counted under INVALID_NAME, so no
+# typed name can stand for another user's address row.
+_USERNAME = re.compile(r"^[a-z0-9_.@-]{3,80}$")
+INVALID_NAME = "?"
+_THROTTLE = cast(Table, LoginThrottle.__table__)
+
+
+def _address_prefix(name: str) -> str:
+    return "#" + digest(name)[:32]
+
+
+def _throttle_keys(name: str, client_addr: str | None) -> tuple[str, str]:
+    """The keys counting ``name``'s failures from ``client_addr``, and from every address."""
+    everywhere = name if _USERNAME.match(name) else INVALID_NAME
+    return _address_prefix(name) + digest(client_addr or "")[:32], everywhere
+
+
+def _engine(session: AsyncSession) -> AsyncEngine:
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("sign-in counts failures on their own connection: bind to an engine")
+    return bind
+
+
+async def _reserve(
+    conn: AsyncConnection, key: str, limit: int, *, now: datetime, window: timedelta
+) -> int | None:
+    """Count an attempt on ``key`` as failed before its password is checked (a success takes
+    it back); the count, or None when ``key`` is locked.
+
+    One statement decides and counts (concurrent ones on a row wait for each other), so
+    concurrent attempts cannot all read "4 failures" and all be checked: the one that reaches
+    ``limit`` also sets the lock.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            postgresql.insert(_THROTTLE).values(username=key, failures=0).on_conflict_do_nothing()
+        )
+    else:
+        await conn.execute(
+            sqlite.insert(_THROTTLE).values(username=key, failures=0).on_conflict_do_nothing()
+        )
+    t = _THROTTLE.c
+    lock = literal(now + window, t.locked_until.type)
+    restart = or_(
+        t.first_failure_at.is_(None),
+        t.first_failure_at < now - window,
+        and_(t.locked_until.is_not(None), t.locked_until <= now),
+    )
+    unlocked = or_(t.failures < limit, t.locked_until.is_(None), t.locked_until <= now)
+    counted: int | None = (
+        await conn.execute(
+            update(_THROTTLE)
+            .where(t.username == key, unlocked)
+            .values(
+                failures=case((restart, 1), else_=t.failures + 1),
+                first_failure_at=case(
+                    (restart, literal(now, t.first_failure_at.type)), else_=t.first_failure_at
+                ),
+                locked_until=case(
+                    (restart, lock if limit <= 1 else null()),
+                    (t.failures + 1 >= limit, lock),
+                    else_=null(),
+                ),
+            )
+            .returning(t.failures)
+        )
+    ).scalar_one_or_none()
+    return counted
+
+
+async def _take_back(conn: AsyncConnection, key: str) -> None:
+    """Uncount an attempt ``_reserve`` counted (below ``limit`` again, the lock no longer holds)."""
+    t = _THROTTLE.c
+    await conn.execute(
+        update(_THROTTLE).where(t.username == key, t.failures > 0).values(failures=t.failures - 1)
+    )
+
+
+async def _signed_in_from(conn: AsyncConnection, name: str, client_addr: str | None) -> bool:
+    if client_addr is None:
+        return False
+    found = await conn.execute(
+        select(AuthSession.id)
+        .join(User, User.id == AuthSession.user_id)
+        .where(User.username == name, AuthSession.client_addr == client_addr)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def _locked(conn: AsyncConnection, key: str, name: str, now: datetime) -> LoginRefusal:
+    t = _THROTTLE.c
+    until = (
+        await conn.execute(select(t.locked_until).where(t.username == key))
+    ).scalar_one_or_none()
+    wait = max(1, int((until - now).total_seconds()) + 1) if until is not None else 1
+    auth_event("login_locked", username_len=len(name))
+    return LoginRefusal(
+        "account_locked",
+        f"too many failed sign-ins; try again in {wait // 60 + 1} minutes",
+        429,
+        wait,
+    )
+
 
 async def attempt_login(
-    session: AsyncSession, username: str, password: str, *, settings: Settings, now: datetime
+    session: AsyncSession,
+    username: str,
+    password: str,
+    *,
+    settings: Settings,
+    now: datetime,
+    client_addr: str | None = None,
 ) -> User | LoginRefusal:
-    """Check a password, counting failures per username and locking it after too many.
+    """Check a password, locking a username out of an address after too many failures from it.
 
-    Refusals are returned, not raised, so the failure count commits with the request.
-    The same answer and the same work are given whether or not the user exists.
+    A stranger failing elsewhere therefore cannot lock a user out. Failures from every address
+    together (a higher bar) lock the username only for addresses it has never signed in from.
+    The counts commit in their own short transactions, before the password is checked and
+    whatever becomes of the request, so the request's session must not have written yet (SQLite
+    writers take turns per process). Refusals are returned, not raised. The same answer and the
+    same work are given whether or not the user exists.
     """
     name = username.strip().lower()[:80]
-    throttle = await session.get(LoginThrottle, name, with_for_update=True)
-    if throttle and throttle.locked_until and throttle.locked_until > now:
-        wait = int((throttle.locked_until - now).total_seconds()) + 1
-        auth_event("login_locked", username_len=len(name))
-        return LoginRefusal(
-            "account_locked",
-            f"too many failed sign-ins; try again in {wait // 60 + 1} minutes",
-            429,
-            wait,
+    here_key, everywhere_key = _throttle_keys(name, client_addr)
+    window = timedelta(minutes=settings.lockout_minutes)
+    engine = _engine(session)
+    async with engine.begin() as conn:
+        here = await _reserve(conn, here_key, settings.login_max_failures, now=now, window=window)
+        if here is None:
+            return await _locked(conn, here_key, name, now)
+        everywhere = await _reserve(
+            conn, everywhere_key, settings.login_username_max_failures, now=now, window=window
         )
-    user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
-    ok = verify_password(user.password_hash if user else None, password)
+        if everywhere is None and not await _signed_in_from(conn, name, client_addr):
+            await _take_back(conn, here_key)
+            return await _locked(conn, everywhere_key, name, now)
+    # Waiting for a slot before touching the session: queued sign-ins hold no connection.
+    async with hashing_slots(settings.password_hash_concurrency):
+        user = (
+            await session.execute(select(User).where(User.username == name))
+        ).scalar_one_or_none()
+        ok = await to_thread.run_sync(
+            verify_password, user.password_hash if user else None, password
+        )
     if user is not None and ok and user.active:
-        if throttle is not None:
-            await session.delete(throttle)
+        async with engine.begin() as conn:
+            await conn.execute(delete(_THROTTLE).where(_THROTTLE.c.username == here_key))
+            if everywhere is not None:
+                await _take_back(conn, everywhere_key)
         auth_event("login_ok", role=user.role)
         return user
-    if throttle is None:
-        throttle = LoginThrottle(username=name, failures=0)
-        session.add(throttle)
-    window = timedelta(minutes=settings.lockout_minutes)
-    if throttle.first_failure_at is None or throttle.first_failure_at < now - window:
-        throttle.failures, throttle.first_failure_at = 0, now
-    throttle.failures += 1
-    if throttle.failures >= settings.login_max_failures:
-        throttle.locked_until = now + window
-        throttle.failures, throttle.first_failure_at = 0, None
+    if here >= settings.login_max_failures or everywhere == settings.login_username_max_failures:
         auth_event("lockout")
     auth_event("login_failed")
-    await session.flush()
     return WRONG
+
+
+async def unlock_sign_in(session: AsyncSession, username: str) -> None:
+    """Lift every lock on ``username``: from each address, and from every address together."""
+    name = username.strip().lower()[:80]
+    await session.execute(
+        delete(LoginThrottle).where(
+            or_(
+                LoginThrottle.username == name,
+                LoginThrottle.username.startswith(_address_prefix(name)),
+            )
+        )
+    )
 
 
 async def open_session(

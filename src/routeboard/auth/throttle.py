@@ -1,7 +1,8 @@
 """A per-client sliding window for sign-in attempts (pure, in memory, per instance).
 
-The per-username lockout lives in the database and holds across instances; this window only
-blunts one address spraying many usernames, so an instance-local count is enough.
+The lockouts (a username from one address, and from every address) live in the database and
+hold across instances; this window only blunts one address spraying many usernames, so an
+instance-local count is enough.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+from anyio import CapacityLimiter, to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -24,6 +26,28 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+# An argon2 hash is ~90 ms of CPU. On the event loop it stalls every other request, and in
+# unbounded threads a sign-in flood takes every core; so it runs in a thread, a few at a time.
+DEFAULT_HASHING_SLOTS = 2
+_slots: tuple[asyncio.AbstractEventLoop, CapacityLimiter] | None = None
+
+
+def hashing_slots(capacity: int | None = None) -> CapacityLimiter:
+    """This event loop's bound on concurrent password hashing; ``capacity`` resizes it."""
+    global _slots
+    loop = asyncio.get_running_loop()
+    if _slots is None or _slots[0] is not loop:
+        _slots = (loop, CapacityLimiter(capacity or DEFAULT_HASHING_SLOTS))
+    elif capacity is not None and _slots[1].total_tokens != capacity:
+        _slots[1].total_tokens = capacity
+    return _slots[1]
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """``hash_password`` in a worker thread, within the hashing slots."""
+    return await to_thread.run_sync(hash_password, password, limiter=hashing_slots())
 
 
 def issue_token(
