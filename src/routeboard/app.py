@@ -67,7 +67,7 @@ from routeboard.photos.routes import router as photos_router
 from routeboard.quotes.routes import router as quotes_router
 from routeboard.schedule.routes import router as schedule_router
 from routeboard.schedule.service import Planner
-from routeboard.security import BodyLimit, SecurityHeaders
+from routeboard.security import BodyLimit, RefuseNul, SecurityHeaders
 from routeboard.tech.routes import router as tech_router
 from routeboard.technicians.routes import router as technicians_router
 from routeboard.tracking.routes import router as tracking_router
@@ -336,6 +336,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     if unlisted:
         raise RuntimeError(f"routes missing from access.PERMISSIONS: {sorted(unlisted)}")
 
+    app.add_middleware(RefuseNul)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

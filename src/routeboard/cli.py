@@ -279,6 +279,25 @@ async def _create_user(settings: Settings, data: object) -> int:
         await engine.dispose()
 
 
+@users_app.command("unlock")
+def users_unlock(username: Annotated[str, typer.Option(help="Login name")]) -> None:
+    """Lift the sign-in lockout of a user (every address), e.g. after a guessing attack."""
+    asyncio.run(_unlock(Settings(), username))
+    typer.echo(f"sign-in unlocked for {username}")
+
+
+async def _unlock(settings: Settings, username: str) -> None:
+    from routeboard.auth.service import unlock_sign_in
+    from routeboard.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await unlock_sign_in(session, username)
+    finally:
+        await engine.dispose()
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check every job's audit chain; name the first broken entry of each broken chain."""

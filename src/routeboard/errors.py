@@ -6,15 +6,22 @@ branch on ``error`` and show ``message`` to a person.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from routeboard.db import is_outage
 from routeboard.metrics.service import denied
+
+log = logging.getLogger(__name__)
+# How long a client is asked to wait before trying again while the database is away.
+RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
@@ -91,6 +98,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _error("A rule refused the change; ``error`` names the rule"),
     413: _error("The body is too large"),
     422: _error("Invalid input; ``details`` lists the fields"),
+    503: _error("The database is not answering; try again after ``Retry-After`` seconds"),
 }
 
 
@@ -134,11 +142,42 @@ def install_handlers(app: FastAPI) -> None:
             404: "not_found",
             405: "method_not_allowed",
             413: "payload_too_large",
+            422: "invalid_input",
         }.get(exc.status_code, "http_error")
         return JSONResponse(
             _body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
         )
 
+    async def database(_: Request, exc: Exception) -> JSONResponse:
+        if is_outage(exc):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return JSONResponse(
+                _body("database_unavailable", "the database is not answering; try again shortly"),
+                503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        if isinstance(exc, DataError):
+            # What the database refused to store (a NUL in a text, a number out of its range)
+            # is the caller's input, not our failure.
+            return JSONResponse(
+                _body("invalid_input", "a value could not be stored: " + _first_line(exc)), 422
+            )
+        return await internal(_, exc)
+
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the log (the server re-raises after this answer); the client
+        # gets the documented JSON shape, without our internals.
+        return JSONResponse(
+            _body("internal_error", "something went wrong on our side; it has been logged"), 500
+        )
+
     app.add_exception_handler(DomainError, domain)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
+    app.add_exception_handler(DBAPIError, database)
+    app.add_exception_handler(OSError, database)
+    app.add_exception_handler(Exception, internal)
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig).splitlines()[0][:200] if exc.orig is not None else type(exc).__name__

@@ -104,3 +104,69 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+NUL_IN_JSON = b"\\u0000"
+NUL_IN_FORM = b"%00"
+NUL_MESSAGE = "a text contains a NUL character (\\u0000), which cannot be stored"
+# Report batches refuse a NUL per report (``ingest.schemas.json_problem``): one bad report
+# must not cost the other 999.
+PER_REPORT_PATHS = ("/api/v1/ingest/",)
+
+
+class RefuseNul:
+    """Refuse a NUL character in the query string or in a JSON or form body with 422.
+
+    PostgreSQL cannot keep a NUL in any text (it was a 500 there), and SQLite would keep it
+    where no text should have one; refusing it at the door treats both alike. Uploads
+    (multipart) are not searched: a photo's bytes may hold anything. A JSON text holding a
+    backslash followed by ``u0000`` is refused too: rare enough to accept.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(PER_REPORT_PATHS):
+            await self.app(scope, receive, send)
+            return
+        if NUL_IN_FORM in scope.get("query_string", b""):
+            await _json_refusal(send, 422, "invalid_input", NUL_MESSAGE)
+            return
+        kind = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if kind.startswith(b"application/json"):
+            needle = NUL_IN_JSON
+        elif kind.startswith(b"application/x-www-form-urlencoded"):
+            needle = NUL_IN_FORM
+        else:
+            await self.app(scope, receive, send)
+            return
+        tail = b""
+
+        async def searched() -> Message:
+            nonlocal tail
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = tail + message.get("body", b"")
+                if needle in chunk:
+                    # Like the body cap's: passes through FastAPI's body parsing untouched.
+                    raise HTTPException(422, NUL_MESSAGE)
+                tail = chunk[-(len(needle) - 1) :]
+            return message
+
+        await self.app(scope, searched, send)
+
+
+async def _json_refusal(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": code, "message": message, "details": None}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -129,3 +130,19 @@ async def test_concurrent_wrong_passwords_check_no_more_than_the_limit_and_never
     assert {r.json()["error"] for r in answers} == {"invalid_credentials", "account_locked"}
     assert checks.done == 5
     assert (await sign_in(env.client, "dispatcher", PASSWORD)).status_code == 429
+
+
+async def page_sign_in(client: httpx.AsyncClient, username: str, password: str) -> int:
+    form = (await client.get("/login")).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+    data = {"username": username, "password": password, "csrf_token": token[1], "next": "/"}
+    return (await client.post("/login", data=data)).status_code
+
+
+async def test_the_sign_in_page_locks_the_strangers_address_not_the_user(env: Env) -> None:
+    async with from_address(env, STRANGER) as stranger, from_address(env, OWNER) as owner:
+        for _ in range(5):
+            assert await page_sign_in(stranger, "admin", "a-guess-a-guess") == 401
+        assert await page_sign_in(stranger, "admin", PASSWORD) == 429
+        assert await page_sign_in(owner, "admin", PASSWORD) == 303

@@ -92,3 +92,29 @@ def test_migrate_reports_the_database(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "up to date" in done.stdout
+
+
+def test_users_unlock_lifts_a_sign_in_lockout(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*EXE, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    assert (
+        run("users", "create", "--username", "owner", "--password", "first-admin-pw").returncode
+        == 0
+    )
+    database = tmp_path / "routeboard.sqlite3"
+    with sqlite3.connect(database) as db:
+        # As five wrong passwords from one address leave it.
+        db.execute(
+            "INSERT INTO login_throttle (username, failures, locked_until) "
+            "VALUES ('owner', 99, '2999-01-01 00:00:00')"
+        )
+    unlocked = run("users", "unlock", "--username", "owner")
+    assert unlocked.returncode == 0, unlocked.stderr
+    with sqlite3.connect(database) as db:
+        left = db.execute("SELECT count(*) FROM login_throttle WHERE username = 'owner'")
+        assert left.fetchone() == (0,)

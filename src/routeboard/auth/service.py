@@ -150,7 +150,7 @@ async def attempt_login(
     *,
     settings: Settings,
     now: datetime,
-    client_addr: str | None = None,
+    client_addr: str | None,
 ) -> User | LoginRefusal:
     """Check a password, locking a username out of an address after too many failures from it.
 

@@ -7,9 +7,10 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from routeboard.db import Id
+from routeboard.jobs.schemas import Instant
 
 Source = Literal["app", "gps", "mqtt", "webhook", "manual"]
 DeviceStatus = Literal["available", "en_route", "on_site", "working", "break", "off_duty"]
@@ -84,7 +85,7 @@ class IngestEvent(BaseModel):
     speed_mps: float | None = Field(default=None, ge=0, le=100)
     heading: float | None = Field(default=None, ge=0, lt=360)
     battery: float | None = Field(default=None, ge=0, le=100, description="Percent")
-    recorded_at: AwareDatetime
+    recorded_at: Instant
     source: Source
     attributes: dict[str, Any] = Field(default_factory=dict, max_length=50)
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routeboard.auth.service import revoke_user_sessions
-from routeboard.auth.tokens import hash_password
+from routeboard.auth.tokens import hash_password_off_loop
 from routeboard.deps import Actor
 from routeboard.errors import Conflict, InvalidInput, NotFound
 from routeboard.models import Customer, Technician, User
@@ -26,7 +26,7 @@ async def create_user(session: AsyncSession, data: UserCreate, *, actor: Actor) 
         raise InvalidInput(f"customer {data.customer_id} does not exist", code="unknown_customer")
     user = User(
         username=data.username,
-        password_hash=hash_password(data.password),
+        password_hash=await hash_password_off_loop(data.password),
         role=data.role,
         technician_id=data.technician_id,
         customer_id=data.customer_id,
@@ -53,7 +53,7 @@ async def update_user(
         raise Conflict("you cannot deactivate yourself", code="self_deactivation")
     revoke = False
     if data.password is not None:
-        user.password_hash = hash_password(data.password)
+        user.password_hash = await hash_password_off_loop(data.password)
         revoke = True
     if data.active is not None and data.active != user.active:
         user.active = data.active

@@ -103,8 +103,9 @@ async def login(
         raise Forbidden("the sign-in form expired; reload the page", code="csrf_failed")
     refused = throttled(request)
     now = request.app.state.clock()
+    addr, agent = client_of(request)
     outcome = refused or await service.attempt_login(
-        session, username, password, settings=settings, now=now
+        session, username, password, settings=settings, now=now, client_addr=addr
     )
     if isinstance(outcome, LoginRefusal):
         return _login_page(
@@ -115,7 +116,6 @@ async def login(
             username=username,
             next=next,
         )
-    addr, agent = client_of(request)
     hours = settings.web_session_hours
     _, cookie = await service.open_session(
         session,
