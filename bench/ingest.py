@@ -87,6 +87,15 @@ async def seed(url: str, technicians: int) -> tuple[list[int], str]:
     return ids, token
 
 
+async def integration_key(base: str, token: str) -> str:
+    """A new integration key, made by the admin through the API."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as admin:
+        r = await admin.post("/api/v1/api-keys", json={"name": "b", "scope": "integration"})
+        r.raise_for_status()
+        return str(r.json()["key"])
+
+
 def reports(techs: list[int], start: int, n: int, tag: str) -> list[dict[str, Any]]:
     """``n`` location reports spread over the technicians, each a second after the last."""
     out = []
@@ -212,12 +221,7 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
         techs, token = await seed(url, args.technicians)
         with routeboard_server(tmp, url) as (port, proc):
             base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(
-                base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}
-            ) as admin:
-                r = await admin.post("/api/v1/api-keys", json={"name": "b", "scope": "integration"})
-                r.raise_for_status()
-                key = r.json()["key"]
+            key = await integration_key(base, token)
             async with httpx.AsyncClient(
                 base_url=base, timeout=60, headers={"X-API-Key": key}
             ) as client:

@@ -14,7 +14,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -78,6 +81,19 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+S = TypeVar("S", bound=Server)
+
+
+@contextmanager
+def running(server: S) -> Iterator[S]:
+    """``server`` started, and killed at the end whatever state the drill left it in."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 class Mosquitto(Server):

@@ -26,7 +26,7 @@ from routeboard.db import make_engine
 from routeboard.migrate import upgrade
 from tests.conftest import JWT_KEY, Clock, _seed_cast
 from tests.events.live import serving
-from tests.faults.servers import Mosquitto, Postgres
+from tests.faults.servers import Mosquitto, Postgres, running
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -34,12 +34,8 @@ NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path / "mqtt")
-    broker.start()
-    try:
+    with running(Mosquitto(tmp_path / "mqtt")) as broker:
         yield broker
-    finally:
-        broker.close()
 
 
 @pytest.fixture
@@ -47,12 +43,8 @@ def postgres() -> Iterator[Postgres]:
     # Not under pytest's tmp_path: the postgres user cannot traverse root's 0700 folders.
     folder = Path(tempfile.mkdtemp(prefix="routeboard-drill-pg-"))
     try:
-        server = Postgres(folder)
-        server.start()
-        try:
+        with running(Postgres(folder)) as server:
             yield server
-        finally:
-            server.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -23,7 +23,7 @@ from routeboard.db import make_engine
 from routeboard.migrate import upgrade
 from tests.conftest import JWT_KEY, Clock, _seed_cast
 from tests.events.live import SSE, serving, sse
-from tests.faults.servers import Redis
+from tests.faults.servers import Redis, running
 from tests.flows import job_body
 from tests.scaleout.test_first_boot import empty_database  # noqa: F401 (fixture)
 
@@ -33,12 +33,8 @@ OUTAGE_SECONDS = 20.0
 
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[Redis]:
-    server = Redis(tmp_path / "redis")
-    server.start()
-    try:
+    with running(Redis(tmp_path / "redis")) as server:
         yield server
-    finally:
-        server.close()
 
 
 async def _event_ids(url: str, job_id: int, after: int) -> list[int]:
