@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/notify.py
+	$(BIN)/python bench/signin_flood.py
 
 docs: $(STAMP)
 	$(BIN)/routeboard docs

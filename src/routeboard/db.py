@@ -15,6 +15,7 @@ from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -175,12 +176,28 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+# PostgreSQL error classes that mean "not now" rather than "not this": connection exceptions,
+# insufficient resources (too many connections), operator intervention (shutting down, starting).
+OUTAGE_SQLSTATES = ("08", "53", "57P")
+
+
+def sqlstate(exc: BaseException) -> str:
+    """The PostgreSQL SQLSTATE behind ``exc`` (asyncpg through SQLAlchemy), or ''."""
+    orig = getattr(exc, "orig", None)
+    return str(getattr(orig, "sqlstate", None) or getattr(exc, "sqlstate", None) or "")
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached (worth waiting out), rather than
     that something about the work itself is wrong."""
-    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+    if isinstance(exc, ConnectionError | TimeoutError | PoolTimeout | InterfaceError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if sqlstate(exc).startswith(OUTAGE_SQLSTATES):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # SQLite's "database is locked" and its kin; PostgreSQL's arrive as plain DBAPIErrors.
+    return isinstance(exc, OperationalError) and not sqlstate(exc)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from routeboard.db import is_outage
+from routeboard.db import is_outage, sqlstate
 from routeboard.metrics.service import denied
 
 log = logging.getLogger(__name__)
@@ -156,28 +156,37 @@ def install_handlers(app: FastAPI) -> None:
                 503,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        if isinstance(exc, DataError):
-            # What the database refused to store (a NUL in a text, a number out of its range)
-            # is the caller's input, not our failure.
+        if isinstance(exc, DataError) or sqlstate(exc).startswith("22"):
+            # What the database refused to store (a NUL in a text, a number out of its range:
+            # SQLSTATE class 22) is the caller's input, not our failure.
             return JSONResponse(
                 _body("invalid_input", "a value could not be stored: " + _first_line(exc)), 422
             )
-        return await internal(_, exc)
+        # This handler's answer ends the exception: log it here, or nobody sees it.
+        log.error("unexpected database error", exc_info=exc)
+        return _internal_error()
 
     async def internal(_: Request, exc: Exception) -> JSONResponse:
-        # The traceback goes to the log (the server re-raises after this answer); the client
-        # gets the documented JSON shape, without our internals.
-        return JSONResponse(
-            _body("internal_error", "something went wrong on our side; it has been logged"), 500
-        )
+        # Starlette logs the traceback (it re-raises after this answer); the client gets the
+        # documented JSON shape, without our internals.
+        return _internal_error()
 
     app.add_exception_handler(DomainError, domain)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(DBAPIError, database)
-    app.add_exception_handler(OSError, database)
+    # Connection errors only: a full disk or a permission problem is not the database away.
+    app.add_exception_handler(ConnectionError, database)
     app.add_exception_handler(Exception, internal)
 
 
-def _first_line(exc: DBAPIError) -> str:
+def _internal_error() -> JSONResponse:
+    return JSONResponse(
+        _body("internal_error", "something went wrong on our side; it has been logged"), 500
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    if not isinstance(exc, DBAPIError):
+        return type(exc).__name__
     return str(exc.orig).splitlines()[0][:200] if exc.orig is not None else type(exc).__name__

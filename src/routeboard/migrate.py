@@ -43,6 +43,8 @@ def _is_current(connection: Connection, revision: str) -> bool:
 async def _take_lock(conn: AsyncConnection) -> None:
     """The migration lock, held until this transaction ends."""
     if conn.dialect.name == "postgresql":
+        # Bounded like SQLite's wait: an instance stuck behind a hung migration fails, visibly.
+        await conn.execute(text(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_SECONDS)}s'"))
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
     elif conn.dialect.name == "sqlite":
         # An immediate transaction takes the write lock now rather than at the first write;
@@ -53,7 +55,11 @@ async def _take_lock(conn: AsyncConnection) -> None:
                     await conn.exec_driver_sql("BEGIN IMMEDIATE")
                     return
                 except OperationalError as exc:
-                    if not isinstance(exc.orig, sqlite3.OperationalError):
+                    # Only "another process is writing" is waited out; anything else is real.
+                    busy = isinstance(exc.orig, sqlite3.OperationalError) and (
+                        "locked" in str(exc.orig) or "busy" in str(exc.orig)
+                    )
+                    if not busy:
                         raise
                     await anyio.sleep(0.1)
 

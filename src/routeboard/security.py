@@ -130,14 +130,15 @@ class RefuseNul:
         if scope["type"] != "http" or scope["path"].startswith(PER_REPORT_PATHS):
             await self.app(scope, receive, send)
             return
-        if NUL_IN_FORM in scope.get("query_string", b""):
+        if NUL_IN_FORM in scope.get("query_string", b"") or "\x00" in scope["path"]:
             await _json_refusal(send, 422, "invalid_input", NUL_MESSAGE)
             return
-        kind = dict(scope.get("headers", [])).get(b"content-type", b"")
-        if kind.startswith(b"application/json"):
-            needle = NUL_IN_JSON
-        elif kind.startswith(b"application/x-www-form-urlencoded"):
-            needle = NUL_IN_FORM
+        kind = dict(scope.get("headers", [])).get(b"content-type", b"").lower().split(b";")[0]
+        # FastAPI reads a body as JSON when it says so (``+json`` too) or says nothing at all.
+        if not kind or kind.endswith((b"/json", b"+json")):
+            needles = (NUL_IN_JSON, b"\x00")
+        elif kind == b"application/x-www-form-urlencoded":
+            needles = (NUL_IN_FORM, b"\x00")
         else:
             await self.app(scope, receive, send)
             return
@@ -148,10 +149,10 @@ class RefuseNul:
             message = await receive()
             if message["type"] == "http.request":
                 chunk = tail + message.get("body", b"")
-                if needle in chunk:
+                if any(needle in chunk for needle in needles):
                     # Like the body cap's: passes through FastAPI's body parsing untouched.
                     raise HTTPException(422, NUL_MESSAGE)
-                tail = chunk[-(len(needle) - 1) :]
+                tail = chunk[-(len(NUL_IN_JSON) - 1) :]
             return message
 
         await self.app(scope, searched, send)

@@ -37,6 +37,11 @@ def need(binary: str | Path | None, what: str) -> Path:
     return Path(found)
 
 
+def real_clock_env() -> dict[str, str]:
+    """This environment without libfaketime: the drills' servers keep the real clock."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and "FAKETIME" not in k}
+
+
 def _wait_port(port: int, up: bool, seconds: float = 15) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -64,10 +69,17 @@ class Server:
         raise NotImplementedError
 
     def start(self) -> None:
+        # The servers are other people's programs on the real clock: a suite run under faketime
+        # (the any-date check) fakes our code's time, not theirs (Redis will not start under it).
+        env = real_clock_env()
         # The child keeps its own copy of the file descriptor.
         with (self.folder / "server.log").open("ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log)
-        _wait_port(self.port, up=True)
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, env=env)
+        try:
+            _wait_port(self.port, up=True)
+        except AssertionError:
+            self.close()
+            raise
 
     def stop(self) -> None:
         """A clean stop (SIGTERM): what a restart by an operator or an orchestrator does."""
@@ -154,7 +166,9 @@ class Postgres(Server):
         return ["runuser", "-u", "postgres", "--", *command] if self._as_postgres else command
 
     def _run(self, command: list[str]) -> None:
-        subprocess.run(self._wrap(command), check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            self._wrap(command), check=True, capture_output=True, timeout=120, env=real_clock_env()
+        )
 
     @property
     def url(self) -> str:

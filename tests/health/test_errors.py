@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from routeboard.app import create_app
 from routeboard.auth.tokens import issue_token
 from routeboard.config import Settings
+from routeboard.db import is_outage
 from tests.conftest import JWT_KEY, T0, Clock, Env
 from tests.events.live import free_port
 from tests.ingest.test_ingest import URL, report
@@ -75,3 +79,36 @@ async def test_a_report_from_year_one_is_refused_not_stored(env: Env) -> None:
     r = await env.client.post(URL, json={"events": batch}, headers=env.h("integration"))
     assert r.status_code == 200, r.text
     assert [x["reason"] for x in r.json()["results"]] == ["invalid", "invalid", None]
+
+
+async def test_nul_is_refused_however_the_body_is_labelled(env: Env) -> None:
+    h = env.h("dispatcher")
+    raw = json.dumps({**CUSTOMER, "name": "Ann\u0000Lee"}).encode()
+    for kind in ("Application/JSON", "application/merge-patch+json; charset=utf-8", None):
+        headers = {**h, **({"Content-Type": kind} if kind else {})}
+        r = await env.client.post("/api/v1/customers", content=raw, headers=headers)
+        assert (r.status_code, r.json()["error"]) == (422, "invalid_input"), (kind, r.text)
+    r = await env.client.get("/api/v1/jobs/1%00", headers=h)
+    assert (r.status_code, r.json()["error"]) == (422, "invalid_input")
+
+
+class _Orig(Exception):
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.sqlstate = state
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (PoolTimeout("pool exhausted"), True),
+        (DBAPIError("SELECT 1", {}, _Orig("57P03")), True),  # cannot connect now (starting)
+        (DBAPIError("SELECT 1", {}, _Orig("53300")), True),  # too many connections
+        (DBAPIError("INSERT", {}, _Orig("22021")), False),  # a NUL: the input's fault
+        (PermissionError(13, "denied"), False),  # a disk problem is not the database away
+        (ValueError("a bug"), False),
+    ],
+)
+def test_what_counts_as_the_database_being_away(error: Exception, outage: bool) -> None:
+    assert is_outage(error) is outage

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
@@ -101,6 +101,9 @@ def discard_pending(session: AsyncSession) -> None:
 
 
 class Broadcaster(Protocol):
+    @property
+    def up(self) -> bool: ...
+
     async def publish(self, events: Sequence[EventRead]) -> None: ...
 
     async def run(self) -> None: ...
@@ -116,45 +119,51 @@ class InOrder:
     Event ids commit in id order (``_serialise_event_writers``), so what the table holds is
     always a prefix: whenever events arrive with a gap before them (a lost bus message, two
     commits publishing in the opposite order), the gap is read from the table first. A hole the
-    table does not fill is an id a rolled-back transaction took, and is passed over.
+    table does not fill is an id a rolled-back transaction took, and is passed over. If the table
+    cannot be read, what arrived is handed on in order anyway: late is better than never, and a
+    commit that already happened must not fail its request here.
     """
 
     def __init__(self, hub: Deliver, maker: async_sessionmaker[AsyncSession]) -> None:
         self.hub = hub
         self.maker = maker
-        self.upto: int | None = None  # the newest id handed on; None until started
+        # The newest id handed on. Unknown until the first events arrive (or the first catch-up
+        # reads the table's newest): nothing before them was handed on by this relay.
+        self.upto: int | None = None
         self.lock = asyncio.Lock()
         self.from_table = 0  # events that came from the table rather than the bus
 
-    async def start(self) -> None:
-        """Begin after what the table holds now: streams opened before were given it already."""
-        async with self.lock:
-            if self.upto is None:
-                async with self.maker() as session:
-                    self.upto = await last_event_id(session)
-
     async def deliver(self, events: Sequence[EventRead]) -> None:
         async with self.lock:
+            fresh = sorted(events, key=lambda e: e.id)
             if self.upto is None:
-                # Not started (no lifespan, as in a bare test client): nothing to order against.
-                self.hub.deliver(events)
-                return
-            fresh = sorted((e for e in events if e.id > self.upto), key=lambda e: e.id)
+                if not fresh:
+                    return
+                self.upto = fresh[0].id - 1
+            fresh = [e for e in fresh if e.id > self.upto]
             if not fresh:
                 return
             if [e.id for e in fresh] != list(range(self.upto + 1, self.upto + 1 + len(fresh))):
-                fresh = await self._read(self.upto, through=fresh[-1].id)
-                self.from_table += len(fresh)
+                try:
+                    read = await self._read(self.upto, through=fresh[-1].id)
+                except Exception:
+                    log.exception("could not read the gap before event %d", fresh[0].id)
+                else:
+                    self.from_table += len(read) - len(fresh)
+                    fresh = read or fresh
             self.hub.deliver(fresh)
-            self.upto = max(self.upto, fresh[-1].id) if fresh else self.upto
+            self.upto = max(self.upto, fresh[-1].id)
 
     async def catch_up(self, page: int = 1000) -> int:
         """Everything the table holds past what was handed on; how many events that was."""
         caught = 0
-        async with self.lock:
-            if self.upto is None:
-                return 0
-            while True:
+        while True:
+            # A page at a time, the lock let go between pages: publishes are not held up long.
+            async with self.lock:
+                if self.upto is None:
+                    async with self.maker() as session:
+                        self.upto = await last_event_id(session)
+                    return 0
                 missed = await self._read(self.upto, limit=page)
                 if not missed:
                     return caught
@@ -164,13 +173,11 @@ class InOrder:
                 self.from_table += len(missed)
 
     async def _read(
-        self, after: int, *, through: int | None = None, limit: int | None = None
+        self, after: int, *, through: int | None = None, limit: int = 10_000
     ) -> list[EventRead]:
-        query = select(Event).where(Event.id > after).order_by(Event.id)
+        query = select(Event).where(Event.id > after).order_by(Event.id).limit(limit)
         if through is not None:
             query = query.where(Event.id <= through)
-        if limit is not None:
-            query = query.limit(limit)
         async with self.maker() as session:
             rows = (await session.execute(query)).scalars()
             return [EventRead(id=r.id, event=_adapter.validate_python(r.payload)) for r in rows]
@@ -179,19 +186,24 @@ class InOrder:
 class InProcessBroadcaster:
     """Hands committed events straight to this process's streams: the embedded default."""
 
+    up = True
+
     def __init__(self, hub: Deliver, maker: async_sessionmaker[AsyncSession]) -> None:
         self.relay = InOrder(hub, maker)
-        self.up = True
 
     async def publish(self, events: Sequence[EventRead]) -> None:
         await self.relay.deliver(events)
 
     async def run(self) -> None:
         """Nothing to listen to: every writer is in this process."""
-        await self.relay.start()
 
 
 CHANNEL = "routeboard:events"
+# While the bus is up, the table is still read this often: a message Redis took but never
+# delivered (or a publish that failed) reaches every instance within this long.
+SAFETY_NET_SECONDS = 5.0
+# A subscription that hears nothing, not even the answer to a ping, for this long is dead.
+SILENCE_SECONDS = 15.0
 
 
 class RedisBroadcaster:
@@ -200,8 +212,9 @@ class RedisBroadcaster:
 
     Redis only carries what the database already holds. While the subscription is down, this
     instance reads new events from the table every ``poll_seconds`` instead (its own and the
-    other instances' alike); when it is back, it catches up from the table before taking the
-    bus again, and ``InOrder`` fills any gap in what the bus brings. No stream needs a reload.
+    other instances' alike), and every ``SAFETY_NET_SECONDS`` while it is up; when it is back,
+    it catches up from the table before taking the bus again, and ``InOrder`` fills any gap in
+    what the bus brings. No stream needs a reload.
     """
 
     def __init__(
@@ -227,22 +240,21 @@ class RedisBroadcaster:
         return self.ready.is_set()
 
     async def publish(self, events: Sequence[EventRead]) -> None:
+        """Always offered to Redis, subscribed or not (a ``routeboard worker`` never subscribes,
+        and the other instances may well be); on failure, this instance's poller reads them."""
         if not self.ready.is_set():
-            # Nobody hears Redis now: the poller brings these (and everyone's) from the table.
-            self.poked.set()
-            return
+            self.poked.set()  # our own streams hear nothing from Redis now: read the table
         payload = json.dumps([e.model_dump(mode="json") for e in events])
         try:
             await self.redis.publish(CHANNEL, payload)
-        except Exception:  # the commit stands; the table has the events
-            log.exception("could not publish %d events to Redis", len(events))
+        except Exception as exc:  # the commit stands; the table has the events
+            log.warning("could not publish %d events to Redis: %s", len(events), exc)
             self.poked.set()
 
     async def run(self) -> None:
         """Listen until cancelled; while the subscription is down, read the table instead."""
-        await self.relay.start()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._poll_while_down())
+            tasks.create_task(self._poll())
             await self._listen()
 
     async def _listen(self) -> None:
@@ -258,39 +270,53 @@ class RedisBroadcaster:
                     self.ready.set()
                     BROADCASTER_UP.set(1)
                     delay = 0.5
-                    while True:
-                        message = await pubsub.get_message(
-                            ignore_subscribe_messages=True, timeout=5.0
-                        )
-                        if message is None:
-                            await pubsub.ping()  # a dead connection shows itself here
-                            continue
-                        if message.get("type") != "message":  # the answer to a ping
-                            continue
-                        items = json.loads(message["data"])
-                        await self.relay.deliver([EventRead.model_validate(i) for i in items])
+                    await self._take(pubsub)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if self.ready.is_set():
+                    log.warning("Redis subscription lost (%s); events are read from the table", exc)
                 self.ready.clear()
                 BROADCASTER_UP.set(0)
                 self.poked.set()
-                log.exception("Redis subscription lost; retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _poll_while_down(self) -> None:
+    async def _take(self, pubsub: Any) -> None:
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.poked.wait(), self.poll_seconds)
-            self.poked.clear()
-            if self.ready.is_set():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            if message is None:
+                if loop.time() - heard > SILENCE_SECONDS:
+                    raise ConnectionError("Redis answered nothing, not even a ping")
+                await pubsub.ping()
+                continue
+            heard = loop.time()
+            if message.get("type") != "message":  # the answer to a ping
                 continue
             try:
-                caught = await self.relay.catch_up()
-            except Exception:  # the database may be away too; the next pass tries again
-                log.exception("could not read new events from the table")
+                items = [EventRead.model_validate(i) for i in json.loads(message["data"])]
+            except ValueError:
+                log.warning("ignored a malformed message on %s", CHANNEL)
                 continue
+            await self.relay.deliver(items)
+
+    async def _poll(self) -> None:
+        failing = False
+        while True:
+            wait = self.poll_seconds if not self.ready.is_set() else SAFETY_NET_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.poked.wait(), wait)
+            self.poked.clear()
+            try:
+                caught = await self.relay.catch_up()
+            except Exception as exc:  # the database may be away too; the next pass tries again
+                if not failing:
+                    log.warning("could not read new events from the table: %s", exc)
+                failing = True
+                continue
+            failing = False
             if caught:
                 CAUGHT_UP.inc(caught)
 

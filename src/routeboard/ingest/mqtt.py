@@ -203,7 +203,9 @@ class MqttSubscriber:
                         self.dead_letters += 1
                         log.warning("MQTT message on %r dead-lettered: %s", topic, exc)
                         return
-            await asyncio.sleep(min(self.max_retry_delay, self.retry_delay * 2 ** min(tries, 10)))
+            await asyncio.sleep(
+                min(self.max_retry_delay, self.retry_delay * 2 ** min(tries - 1, 10))
+            )
 
 
 def _refused(code: int | ReasonCode) -> bool:
