@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from functools import cached_property
@@ -180,7 +181,12 @@ class Settings(BaseSettings):
         "for addresses it has never signed in from",
     )
     password_hash_concurrency: int = Field(
-        default=2, ge=1, le=64, description="Password hashes computed at once (~90 ms CPU each)"
+        # One core is left to the event loop: on two cores, two hashes at once doubled the
+        # ingest tail during a sign-in flood (bench/signin_flood.py).
+        default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),
+        ge=1,
+        le=64,
+        description="Password hashes computed at once (~90 ms CPU each); default: cores - 1",
     )
     forwarded_allow_ips: str = Field(
         default="127.0.0.1",

@@ -70,6 +70,9 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> Checks:
 async def test_a_sign_in_flood_hashes_off_the_loop_two_at_a_time_and_others_are_served(
     env: Env, checks: Checks
 ) -> None:
+    # Two slots (the default is the machine's cores less one): the bound, not the luck of a
+    # one-core default, is what keeps the peak at two.
+    env.app.state.settings = env.settings.model_copy(update={"password_hash_concurrency": 2})
     flood = [
         asyncio.create_task(sign_in(env.client, f"someone{i}", "wrong-password")) for i in range(8)
     ]
@@ -81,7 +84,7 @@ async def test_a_sign_in_flood_hashes_off_the_loop_two_at_a_time_and_others_are_
     assert checked_by_then < 8
     assert [r.status_code for r in answers] == [401] * 8
     assert checks.on_loop == 0
-    assert checks.peak == env.settings.password_hash_concurrency == 2
+    assert checks.peak == 2
 
 
 async def test_a_stranger_failing_from_one_address_does_not_lock_the_user_out(env: Env) -> None:

@@ -30,7 +30,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 # An argon2 hash is ~90 ms of CPU. On the event loop it stalls every other request, and in
 # unbounded threads a sign-in flood takes every core; so it runs in a thread, a few at a time.
-DEFAULT_HASHING_SLOTS = 2
+DEFAULT_HASHING_SLOTS = 1
 _slots: tuple[asyncio.AbstractEventLoop, CapacityLimiter] | None = None
 
 
