@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +57,7 @@ def _wait_port(port: int, up: bool, seconds: float = 15) -> None:
     raise AssertionError(f"port {port} did not go {'up' if up else 'down'}")
 
 
-class Server:
+class Server(ABC):
     """One process on one port: ``start`` and ``stop`` as often as the drill likes."""
 
     def __init__(self, folder: Path) -> None:
@@ -65,8 +66,9 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
 
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """How to start this server in the foreground."""
 
     def start(self) -> None:
         # The servers are other people's programs on the real clock: a suite run under faketime
